@@ -1,0 +1,139 @@
+"""The one typed settings object: environment variables ``SHOPLAKE_*`` and an optional ``.env``."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Credentials of the native, loopback-only MinIO. Accepted only while the S3
+# endpoint is on this host; anything reachable from elsewhere needs real ones.
+DEV_S3_ACCESS_KEY = "shoplake"
+DEV_S3_SECRET_KEY = "shoplake-dev-only"  # noqa: S105 - development default, refused off-host
+
+LAKE_BUCKETS = ("bronze", "silver", "gold")
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Every knob of shoplake, read from ``SHOPLAKE_*`` (and a few standard names)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPLAKE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    profile: Literal["lite", "full"] = "lite"
+    data_dir: Path = Path(".shoplake")
+    timezone: str = "UTC"
+
+    # source database; None means the native PostgreSQL below
+    source_dsn: str | None = None
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5434
+    pg_user: str = "shoplake"
+    pg_database: str = "shoplake"
+
+    # lake: "s3://" (buckets bronze/silver/gold on the endpoint) or a folder path
+    lake_uri: str = "s3://"
+    s3_endpoint: str | None = None
+    s3_port: int = 9000
+    s3_console_port: int = 9001
+    s3_access_key: str = DEV_S3_ACCESS_KEY
+    s3_secret_key: SecretStr = SecretStr(DEV_S3_SECRET_KEY)
+    s3_region: str = "us-east-1"
+    # "auto": MinIO when it can be built, else SeaweedFS; or force one of them
+    s3_server: Literal["auto", "minio", "seaweedfs"] = "auto"
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+
+    telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SHOPLAKE_TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN"),
+    )
+    telegram_chat_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("SHOPLAKE_TELEGRAM_CHAT_ID", "TELEGRAM_CHAT_ID")
+    )
+    telegram_api_url: str = "https://api.telegram.org"
+    alert_webhook_url: str | None = None
+    alert_high_value: float = 10000
+    alert_max_quantity: int = 50
+
+    reject_rate_warn: float = 0.10
+    reject_rate_fail: float = 0.50
+
+    registry: Literal["wandb", "local"] | None = None
+    wandb_base_url: str | None = Field(default=None, validation_alias="WANDB_BASE_URL")
+    wandb_api_key: SecretStr | None = Field(default=None, validation_alias="WANDB_API_KEY")
+    wandb_project: str = Field(default="shoplake", validation_alias="WANDB_PROJECT")
+    api_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_off_host(self) -> Settings:
+        if (
+            self.lake_is_s3
+            and self.s3_secret_key.get_secret_value() == DEV_S3_SECRET_KEY
+            and not _is_loopback_url(self.s3_endpoint_url)
+        ):
+            raise ValueError(
+                "SHOPLAKE_S3_SECRET_KEY is the development default but SHOPLAKE_S3_ENDPOINT "
+                f"({self.s3_endpoint_url}) is not on this host: set real credentials"
+            )
+        return self
+
+    # ---- derived values (one place, so nobody rebuilds them differently) ----
+    @property
+    def dsn(self) -> str:
+        """The source database DSN: the configured one, else the native server."""
+        if self.source_dsn:
+            return self.source_dsn
+        return (
+            f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database}"
+            "?connect_timeout=5"
+        )
+
+    @property
+    def native_postgres(self) -> bool:
+        return self.source_dsn is None
+
+    @property
+    def s3_endpoint_url(self) -> str:
+        return self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def native_s3(self) -> bool:
+        return self.lake_is_s3 and self.s3_endpoint is None
+
+    @property
+    def lake_is_s3(self) -> bool:
+        return self.lake_uri.startswith("s3://")
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def registry_backend(self) -> Literal["wandb", "local"]:
+        if self.registry:
+            return self.registry
+        return "wandb" if self.wandb_api_key else "local"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests build their own ``Settings(...)`` instead."""
+    return Settings()

@@ -1,0 +1,200 @@
+"""The ``shoplake`` command: one entry point for the platform.
+
+Each command parses its arguments, calls one use case in ``jobs/`` or ``lite/``
+and prints the result. Heavy imports happen inside the commands so that
+``shoplake --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from jobs.errors import ShoplakeError, UsageError
+from jobs.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="shoplake",
+    help="shoplake: PostgreSQL -> Bronze/Silver/Gold lake on MinIO with DuckDB, and more.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+services_app = typer.Typer(help="Native services (PostgreSQL, S3 server) one by one.")
+medallion_app = typer.Typer(help="The Bronze/Silver/Gold pipeline.")
+app.add_typer(services_app, name="services")
+app.add_typer(medallion_app, name="medallion")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise UsageError(f"invalid settings: {exc}") from exc
+
+
+def parse_date(value: str, option: str = "--date") -> dt.date:
+    """Parse an ISO date, or raise a one-line usage error."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option}: '{value}' is not a date (expected YYYY-MM-DD)") from None
+
+
+# ---------------------------------------------------------------- services
+@services_app.command("start")
+def services_start(
+    names: Annotated[list[str] | None, typer.Argument(help="postgres, s3 (default: all)")] = None,
+    full: Annotated[bool, typer.Option("--full", help="also the full-profile services")] = False,
+) -> None:
+    """Start native services (idempotent) and wait until they are healthy."""
+    from lite.services import manager
+
+    for st in manager.start(_settings(), names or None, full=full):
+        print(st.line())
+
+
+@services_app.command("stop")
+def services_stop(
+    names: Annotated[list[str] | None, typer.Argument(help="default: all")] = None,
+) -> None:
+    """Stop native services by their PID files."""
+    from lite.services import manager
+
+    for st in manager.stop(_settings(), names or None):
+        print(st.line())
+
+
+@services_app.command("status")
+def services_status(
+    names: Annotated[list[str] | None, typer.Argument(help="default: all")] = None,
+) -> None:
+    """Show which native services run, where, and their PIDs."""
+    from lite.services import manager
+
+    for st in manager.status(_settings(), names or None):
+        print(st.line())
+
+
+# ---------------------------------------------------------------- seed
+@app.command()
+def seed(
+    days: Annotated[int, typer.Option(min=1, help="days of order history")] = 30,
+    orders_per_day: Annotated[int, typer.Option(min=0, help="average orders per day")] = 150,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same data)")] = 42,
+    end_date: Annotated[str | None, typer.Option(help="last day (default: today)")] = None,
+    customers: Annotated[int | None, typer.Option(help="customers (default: scaled)")] = None,
+    products: Annotated[int | None, typer.Option(help="products (default: 500)")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="drop existing rows first")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="do nothing when orders exist")
+    ] = False,
+) -> None:
+    """Create the source schema and generate customers, products and order history."""
+    from jobs import seed as seed_job
+
+    end = parse_date(end_date, "--end-date") if end_date else None
+    result = seed_job.seed(
+        _settings(),
+        days=days,
+        orders_per_day=orders_per_day,
+        seed=seed,
+        end_date=end,
+        n_customers=customers,
+        n_products=products,
+        reset=reset,
+        if_empty=if_empty,
+        progress=True,
+    )
+    print(result.line())
+
+
+# ---------------------------------------------------------------- medallion
+@medallion_app.command("run")
+def medallion_run(
+    date: Annotated[str, typer.Option("--date", help="the day to process, YYYY-MM-DD")],
+) -> None:
+    """Extract, clean, aggregate and validate one day (idempotent)."""
+    from jobs import medallion
+
+    report = medallion.run_date(_settings(), parse_date(date))
+    print(json.dumps(report, default=str))
+
+
+@medallion_app.command("backfill")
+def medallion_backfill(
+    start: Annotated[str, typer.Option("--start", help="first day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--end", help="last day, YYYY-MM-DD")],
+) -> None:
+    """Run the pipeline for every day from START to END (inclusive), with progress."""
+    from jobs import medallion
+
+    d1, d2 = parse_date(start, "--start"), parse_date(end, "--end")
+    if d2 < d1:
+        raise UsageError(f"--end {d2} is before --start {d1}")
+    reports = medallion.backfill(_settings(), d1, d2, progress=True)
+    rows = sum(r["counts"]["bronze"] for r in reports)
+    print(f"backfilled {len(reports)} day(s), {rows} bronze row(s)")
+
+
+# ---------------------------------------------------------------- sql
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL over the lake views")],
+    engine: Annotated[str, typer.Option(help="duckdb (trino: full profile)")] = "duckdb",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+) -> None:
+    """SQL over the lake: views bronze_orders, silver_orders, rejected_orders, daily_summary,
+    category_performance, regional_performance."""
+    from jobs import sql as sql_job
+
+    if engine not in sql_job.ENGINES:
+        raise UsageError(f"--engine: unknown engine '{engine}' (choose {', '.join(sql_job.ENGINES)})")
+    if fmt not in ("table", "csv", "json"):
+        raise UsageError(f"--format: unknown format '{fmt}' (choose table, csv, json)")
+    result = sql_job.run_sql(_settings(), query, engine=engine)
+    print(sql_job.render(result, fmt))
+
+
+@app.command()
+def status() -> None:
+    """What runs, where, and how fresh the lake is."""
+    from jobs import medallion
+    from lite.services import manager
+
+    settings = _settings()
+    for st in manager.status(settings, None):
+        print(st.line())
+    print(medallion.freshness_line(settings))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and an exit code."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        app(standalone_mode=False)
+    except ShoplakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
