@@ -1,0 +1,183 @@
+"""The shared life cycle of a native service: start detached, health-check, stop by PID."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+from jobs.errors import ServiceUnavailable
+from jobs.settings import Settings
+from lite.services import proc
+from lite.services.status import ServiceStatus
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Service", "ServiceStatus"]
+
+
+class Service(ABC):
+    """One local server process with its pid file and log under ``data/services/<name>``."""
+
+    name: ClassVar[str]
+    start_timeout: ClassVar[float] = 60.0
+    stop_timeout: ClassVar[float] = 20.0
+    stop_signal: ClassVar[int] = signal.SIGTERM
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home: Path = settings.data_path / "services" / self.name
+        self.pid_file = self.home / f"{self.name}.pid"
+        self.log_file = self.home / f"{self.name}.log"
+        self._note = ""
+
+    # ---- what a subclass describes
+    @property
+    @abstractmethod
+    def url(self) -> str: ...
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """One quick, bounded probe: does the server answer (with our credentials)?"""
+
+    @property
+    def external(self) -> bool:
+        """True when settings point at a server we do not manage."""
+        return False
+
+    def ports(self) -> list[int]:
+        return []
+
+    def prepare(self) -> None:
+        """One-time set-up before the process starts (initdb, config files)."""
+        return None
+
+    def ready(self) -> None:
+        """Idempotent work once healthy (databases, buckets)."""
+        return None
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def run_as(self) -> str | None:
+        """The OS user to run the server as (None: ourselves)."""
+        return None
+
+    def describe(self) -> str:
+        return ""
+
+    def adopt(self) -> int | None:
+        """Find a running instance without our pid file (e.g. from the server's own)."""
+        return None
+
+    # ---- the shared life cycle
+    def pid(self) -> int | None:
+        """The PID of our running server; removes a stale pid file on the way."""
+        pid = proc.read_pid(self.pid_file)
+        if pid is not None and proc.is_ours(pid, str(self.home)):
+            return pid
+        if pid is not None:
+            self._note = f"removed stale pid file (pid {pid} is gone or not ours)"
+            log.warning("%s: %s", self.name, self._note)
+            self.pid_file.unlink(missing_ok=True)
+        adopted = self.adopt()
+        if adopted is not None:
+            proc.write_pid(self.pid_file, adopted)
+        return adopted
+
+    def status(self) -> ServiceStatus:
+        if self.external:
+            return ServiceStatus(self.name, self._probe(), None, self.url, "external")
+        pid = self.pid()
+        if pid is None:
+            return ServiceStatus(self.name, False, None, self.url, self._note)
+        detail = self.describe() if self._probe() else "not answering"
+        return ServiceStatus(self.name, True, pid, self.url, detail)
+
+    def start(self) -> ServiceStatus:
+        if self.external:
+            return self.status()
+        pid = self.pid()
+        if pid is not None:
+            self._wait_healthy(pid, since=0)
+            self.ready()
+            return ServiceStatus(self.name, True, pid, self.url, "already running")
+        busy = [p for p in self.ports() if proc.port_open("127.0.0.1", p)]
+        if busy:
+            raise ServiceUnavailable(
+                f"{self.name}: port(s) {busy} on 127.0.0.1 already in use by another process "
+                "(stop it, or choose other ports in the SHOPLAKE_* settings)"
+            )
+        t0 = time.monotonic()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        pid, since = self._launch()
+        try:
+            self._wait_healthy(pid, since)
+            self.ready()
+        except BaseException:
+            # the polite signal first: a SIGKILLed postmaster would orphan its workers
+            proc.terminate(pid, self.stop_signal, 10)
+            self.pid_file.unlink(missing_ok=True)
+            raise
+        took = time.monotonic() - t0
+        log.info("%s started (pid %s) in %.1f s", self.name, pid, took)
+        return ServiceStatus(self.name, True, pid, self.url, f"started in {took:.1f} s")
+
+    def stop(self) -> ServiceStatus:
+        if self.external:
+            return self.status()
+        pid = self.pid()
+        if pid is None:
+            return ServiceStatus(self.name, False, None, self.url, self._note or "not running")
+        proc.terminate(pid, self.stop_signal, self.stop_timeout)
+        self.pid_file.unlink(missing_ok=True)
+        return ServiceStatus(self.name, False, None, self.url, f"stopped pid {pid}")
+
+    def _probe(self) -> bool:
+        try:
+            return self.healthy()
+        except ServiceUnavailable:
+            return False
+
+    def _launch(self) -> tuple[int, int]:
+        with self.log_file.open("ab") as logf:
+            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            logf.write(f"\n--- shoplake: starting {self.name} at {stamp} ---\n".encode())
+            logf.flush()
+            since = logf.tell()
+            # own session: Ctrl-C in the terminal does not reach it, and stop can
+            # signal the whole group it leads
+            child = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=logf,
+                stderr=subprocess.STDOUT, cwd=self.home, env=self.env(),
+                user=self.run_as(), start_new_session=True,
+            )
+        proc.write_pid(self.pid_file, child.pid)
+        return child.pid, since
+
+    def _wait_healthy(self, pid: int, since: int) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if not proc.alive(pid):
+                why = f"exited during start-up (pid {pid})"
+                raise ServiceUnavailable(self._failure(why, since))
+            if self.healthy():
+                return
+            if time.monotonic() >= deadline:
+                why = f"not healthy after {self.start_timeout:.0f} s (pid {pid})"
+                raise ServiceUnavailable(self._failure(why, since))
+            time.sleep(0.2)
+
+    def _failure(self, why: str, since: int) -> str:
+        tail = proc.log_tail(self.log_file, since)
+        return f"{self.name} {why}; log {self.log_file}, last lines:\n{tail}"

@@ -1,0 +1,181 @@
+"""The native service manager against the real PostgreSQL and S3 servers."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+from minio.error import S3Error
+from pydantic import SecretStr
+
+from jobs.errors import ServiceUnavailable, UsageError
+from jobs.settings import LAKE_BUCKETS, Settings
+from lite.services import manager, proc
+from lite.services.postgres import Postgres
+from lite.services.s3 import client
+from tests.conftest import USE_DOCKER, settings_for_tests
+
+pytestmark = pytest.mark.integration
+native_only = pytest.mark.skipif(USE_DOCKER, reason="manages native services")
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[Settings]:
+    """A private pair of services (own data dir and ports), stopped whatever happens."""
+    # a short path: the PostgreSQL socket lives in the data dir
+    pg_port, s3_port, console_port = _free_ports(3)
+    settings = settings_for_tests(data_dir=Path(f"/tmp/slt-{os.getpid()}-{tmp_path.name[-6:]}"),
+                                  pg_port=pg_port, s3_port=s3_port, s3_console_port=console_port)
+    yield settings
+    manager.stop(settings, None)
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+
+
+def _free_ports(n: int) -> list[int]:
+    """Ports free right now, so parallel runs of this file do not collide."""
+    socks = [socket.socket() for _ in range(n)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def _pids(statuses: list[manager.ServiceStatus]) -> dict[str, int]:
+    return {st.name: st.pid for st in statuses if st.pid}
+
+
+@native_only
+def test_start_status_restart_stop(own: Settings) -> None:
+    started = manager.start(own, None)
+    assert [st.name for st in started] == ["postgres", "s3"]
+    assert all(st.running for st in started), [st.line() for st in started]
+    pids = _pids(started)
+    assert set(pids) == {"postgres", "s3"}
+    if os.geteuid() == 0:  # PostgreSQL refuses root: it must run as the service user
+        assert psutil.Process(pids["postgres"]).username() == "shoplake"
+
+    status = manager.status(own, None)
+    assert _pids(status) == pids and all(st.running for st in status)
+    assert "wal_level=logical" in status[0].detail
+
+    again = manager.start(own, None)  # idempotent: same processes, nothing new
+    assert _pids(again) == pids and all("already running" in st.detail for st in again)
+
+    stopped = manager.stop(own, None)
+    assert not any(st.running for st in stopped)
+    for pid in pids.values():
+        assert not proc.alive(pid), f"pid {pid} still running after stop"
+    assert not proc.port_open("127.0.0.1", own.pg_port)
+    assert not proc.port_open("127.0.0.1", own.s3_port)
+    assert not any(st.running for st in manager.status(own, None))
+    assert all("not running" in st.detail for st in manager.stop(own, None))
+
+
+@native_only
+def test_data_survives_restart(own: Settings) -> None:
+    manager.start(own, ["postgres", "s3"])
+    with psycopg.connect(own.dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (42)")
+    client(own).put_object("bronze", "kept/one.txt", io.BytesIO(b"hello"), 5)
+    manager.stop(own, None)
+
+    manager.start(own, None)
+    with psycopg.connect(own.dsn) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchone() == (42,)
+    assert client(own).get_object("bronze", "kept/one.txt").read() == b"hello"
+
+
+@native_only
+def test_stale_pid_files_are_detected(own: Settings) -> None:
+    pg = Postgres(own)
+    pg.home.mkdir(parents=True, exist_ok=True)
+    dead = psutil.Popen(["true"])
+    dead.wait()
+    pg.pid_file.write_text(f"{dead.pid}\n")  # a dead PID
+    assert not manager.status(own, ["postgres"])[0].running
+    assert not pg.pid_file.exists()
+
+    pg.pid_file.write_text(f"{os.getpid()}\n")  # a live PID that is not our server
+    st = manager.status(own, ["postgres"])[0]
+    assert not st.running and "stale" in st.detail
+    assert manager.start(own, ["postgres"])[0].running
+
+
+@native_only
+def test_failed_start_shows_the_log_tail(own: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Postgres.command
+    monkeypatch.setattr(Postgres, "command",
+                        lambda self: [*original(self), "-c", "shared_buffers=nonsense"])
+    with pytest.raises(ServiceUnavailable, match="exited during start-up") as err:
+        manager.start(own, ["postgres"])
+    assert "shared_buffers" in str(err.value)  # the server's own complaint, from its log
+    assert not Postgres(own).pid_file.exists()
+
+
+@native_only
+def test_busy_port_is_a_clear_error(own: Settings) -> None:
+    with socket.socket() as squatter:
+        # earlier tests leave TIME_WAIT connections on this port
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", own.pg_port))
+        squatter.listen()
+        with pytest.raises(ServiceUnavailable, match="already in use"):
+            manager.start(own, ["postgres"])
+
+
+def test_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown service"):
+        manager.start(settings_for_tests(data_dir=tmp_path), ["postgres", "nosuch"])
+
+
+def test_external_servers_are_not_managed(tmp_path: Path) -> None:
+    settings = settings_for_tests(data_dir=tmp_path, source_dsn="postgresql://u@127.0.0.1:1/x",
+                                  s3_endpoint="http://127.0.0.1:1")
+    for st in manager.start(settings, None):
+        assert st.detail == "external" and st.pid is None and not st.running
+    assert not (tmp_path / "services").exists()
+
+
+def test_services_fixture_has_logical_wal_and_buckets(services_settings: Settings) -> None:
+    with psycopg.connect(services_settings.dsn) as conn:
+        assert conn.execute("SHOW wal_level").fetchone() == ("logical",)
+        slots = conn.execute("SHOW max_replication_slots").fetchone()
+        assert slots is not None and int(slots[0]) >= 10
+    buckets = {b.name for b in client(services_settings).list_buckets()}
+    assert set(LAKE_BUCKETS) <= buckets
+
+
+def test_wrong_s3_secret_is_refused(services_settings: Settings) -> None:
+    wrong = services_settings.model_copy(update={"s3_secret_key": SecretStr("not-the-secret")})
+    with pytest.raises(S3Error) as err:
+        client(wrong).list_buckets()
+    assert err.value.code in {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"}
+    if not USE_DOCKER:
+        # the running server is found by PID; the health probe names the real problem
+        with pytest.raises(ServiceUnavailable, match="refuses the configured credentials"):
+            manager.start(wrong, ["s3"])
+        assert manager.status(services_settings, ["s3"])[0].running  # and it was left alone
+
+
+def test_pg_settings_gives_a_fresh_database(pg_settings: Settings) -> None:
+    with psycopg.connect(pg_settings.dsn) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert name is not None and name[0].startswith("t_")
+        assert tables.fetchone() == (0,)
+
+
+def test_s3_settings_empties_the_buckets(s3_settings: Settings) -> None:
+    for bucket in LAKE_BUCKETS:
+        assert not list(client(s3_settings).list_objects(bucket, recursive=True))
+
