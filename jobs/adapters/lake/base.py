@@ -1,0 +1,182 @@
+"""The lake interface: primitives per backend, shared work (Parquet, staging, DuckDB) here.
+
+Atomicity and replacement, decided once for both backends:
+
+* every single object is written atomically (an S3 PUT or multipart upload only
+  becomes visible when complete; a folder write goes to a temp name in the same
+  directory and is ``os.replace``-d), so no reader ever sees a partial file;
+* a step with several outputs (silver: clean + rejected; gold: three tables)
+  writes them all under ``<bucket>/_staging/<run_id>/`` first. Only when every
+  output is complete are they promoted to their final keys (a server-side copy
+  on S3, a rename on a folder). A failure while computing or writing (the slow,
+  failure-prone part) leaves the previous outputs untouched; the staging files
+  are removed.
+* the promotion itself is N small atomic operations, not one transaction (S3 has
+  none): a crash between two promotions could pair a new silver with an old
+  rejected file. ``validate`` detects exactly that (bronze != silver + rejected
+  -> status ``fail``) and re-running the date repairs it.
+* a process killed outright can leave files under ``_staging/``: no glob or
+  reader ever looks there, and they are safe to delete.
+* each day is one fixed key per dataset, so a re-run overwrites exactly that
+  day's files and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.adapters.lake.layout import Dataset, staging_key
+
+log = logging.getLogger(__name__)
+
+PARQUET_COMPRESSION = "zstd"
+
+
+class Staging:
+    """Outputs of one step, written under a staging prefix and published together."""
+
+    def __init__(self, lake: Lake, run_id: str) -> None:
+        self.lake = lake
+        self.run_id = run_id
+        self.pending: list[tuple[str, str]] = []  # (bucket, final key)
+
+    def target(self, dataset: Dataset, day: dt.date) -> str:
+        """A URI DuckDB can ``COPY ... TO``; it becomes ``dataset``/``day`` on publish."""
+        key = dataset.key(day)
+        self.pending.append((dataset.bucket, key))
+        return self.lake.writable_uri(dataset.bucket, staging_key(self.run_id, key))
+
+    def put_bytes(self, dataset: Dataset, day: dt.date, data: bytes) -> None:
+        """Stage raw bytes (e.g. a JSON report) for ``dataset``/``day``."""
+        key = dataset.key(day)
+        self.pending.append((dataset.bucket, key))
+        self.lake.put_bytes(dataset.bucket, staging_key(self.run_id, key), data)
+
+    def put_table(self, dataset: Dataset, day: dt.date, table: pa.Table) -> None:
+        """Stage an Arrow table as Parquet for ``dataset``/``day``."""
+        self.put_bytes(dataset, day, parquet_bytes(table))
+
+
+class Lake(ABC):
+    """Date-partitioned Parquet datasets in three buckets, on S3 or in a folder."""
+
+    kind: str
+
+    # ---- primitives every backend implements ----
+    @abstractmethod
+    def uri(self, bucket: str, key: str) -> str:
+        """The URI DuckDB reads ``<bucket>/<key>`` from."""
+
+    @abstractmethod
+    def put_bytes(self, bucket: str, key: str, data: bytes) -> None:
+        """Write an object atomically (replacing any previous one)."""
+
+    @abstractmethod
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        """Read a whole object; FileNotFoundError when absent."""
+
+    @abstractmethod
+    def exists(self, bucket: str, key: str) -> bool:
+        """Whether the object exists."""
+
+    @abstractmethod
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Keys under a prefix, recursively, sorted."""
+
+    @abstractmethod
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object; absent is fine."""
+
+    @abstractmethod
+    def promote(self, bucket: str, src_key: str, dst_key: str) -> None:
+        """Atomically replace ``dst_key`` by the complete object ``src_key`` (then drop it)."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Make sure the lake is reachable and the buckets exist; else ServiceUnavailable."""
+
+    @abstractmethod
+    def configure_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Let ``con`` read and write this lake's URIs."""
+
+    def writable_uri(self, bucket: str, key: str) -> str:
+        """A URI DuckDB may ``COPY ... TO`` (a folder needs its parent directory)."""
+        return self.uri(bucket, key)
+
+    # ---- shared work ----
+    def dataset_uri(self, dataset: Dataset, day: dt.date) -> str:
+        return self.uri(dataset.bucket, dataset.key(day))
+
+    def glob_uri(self, dataset: Dataset) -> str:
+        return self.uri(dataset.bucket, dataset.glob_key)
+
+    def has(self, dataset: Dataset, day: dt.date) -> bool:
+        return self.exists(dataset.bucket, dataset.key(day))
+
+    def partitions(self, dataset: Dataset) -> list[dt.date]:
+        """Every day present for a dataset, sorted."""
+        days = (dataset.day_of(k) for k in self.list_keys(dataset.bucket, dataset.prefix))
+        return sorted({d for d in days if d is not None})
+
+    def write_table(self, dataset: Dataset, day: dt.date, table: pa.Table) -> str:
+        """Write one day of a dataset as Parquet, atomically; returns its URI."""
+        self.put_bytes(dataset.bucket, dataset.key(day), parquet_bytes(table))
+        return self.dataset_uri(dataset, day)
+
+    def read_table(self, dataset: Dataset, day: dt.date) -> pa.Table:
+        return pq.read_table(io.BytesIO(self.get_bytes(dataset.bucket, dataset.key(day))))
+
+    @contextmanager
+    def staged(self, run_id: str | None = None) -> Iterator[Staging]:
+        """Stage a step's outputs; publish them all on success, discard them on error."""
+        staging = Staging(self, run_id or uuid.uuid4().hex)
+        try:
+            yield staging
+        except BaseException:
+            self._discard(staging)
+            raise
+        # every output is complete: only now do the final keys change
+        for bucket, key in staging.pending:
+            self.promote(bucket, staging_key(staging.run_id, key), key)
+
+    def _discard(self, staging: Staging) -> None:
+        for bucket, key in staging.pending:
+            try:
+                self.delete(bucket, staging_key(staging.run_id, key))
+            except Exception:  # cleanup must not hide the original error
+                log.warning("could not remove staged %s/%s", bucket, key, exc_info=True)
+
+    def connect(self, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory DuckDB connection that reads and writes this lake."""
+        config: dict[str, str | bool | int | float | list[str]] = {
+            # everything DuckDB needs is loaded explicitly, nothing is fetched
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "temp_directory": str(Path(tempfile.gettempdir()) / "shoplake-duckdb"),
+            # outputs whose order matters say ORDER BY; the rest may stream in parallel
+            "preserve_insertion_order": False,
+        }
+        if threads:
+            config["threads"] = threads
+        con = duckdb.connect(config=config)
+        self.configure_duckdb(con)
+        return con
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Serialise an Arrow table as one Parquet file in memory."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    return sink.getvalue()

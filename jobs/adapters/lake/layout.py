@@ -1,0 +1,71 @@
+"""Where every lake dataset lives: the one place that names buckets, keys and partitions.
+
+Both lake backends (S3 and a local folder) and every reader (jobs, ``shoplake sql``)
+derive their paths from here, so the layouts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})/")
+STAGING_PREFIX = "_staging"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A date-partitioned dataset: ``<bucket>/<name>/date=YYYY-MM-DD/<filename>``."""
+
+    bucket: str
+    name: str
+    filename: str = "data.parquet"
+
+    def key(self, day: dt.date) -> str:
+        """The object key (inside the bucket) of one day's partition."""
+        return f"{self.name}/date={day.isoformat()}/{self.filename}"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}/"
+
+    @property
+    def glob_key(self) -> str:
+        """Key pattern matching every partition (for DuckDB globbing)."""
+        return f"{self.name}/date=*/{self.filename}"
+
+    def day_of(self, key: str) -> dt.date | None:
+        """The partition date of a key of this dataset, else None."""
+        if not (key.startswith(self.prefix) and key.endswith("/" + self.filename)):
+            return None
+        m = PARTITION_RE.search(key[len(self.prefix) - 1 :])
+        return dt.date.fromisoformat(m.group(1)) if m else None
+
+
+def staging_key(run_id: str, key: str) -> str:
+    """Where a step writes an output before publishing it (same bucket, hidden from globs)."""
+    return f"{STAGING_PREFIX}/{run_id}/{key}"
+
+
+BRONZE_ORDERS = Dataset("bronze", "orders")
+SILVER_ORDERS = Dataset("silver", "orders")
+REJECTED_ORDERS = Dataset("silver", "orders_rejected")
+DAILY_SUMMARY = Dataset("gold", "daily_summary")
+CATEGORY_PERFORMANCE = Dataset("gold", "category_performance")
+REGIONAL_PERFORMANCE = Dataset("gold", "regional_performance")
+VALIDATION_REPORT = Dataset("gold", "validation", "report.json")
+
+GOLD_DATASETS = {
+    "daily_summary": DAILY_SUMMARY,
+    "category_performance": CATEGORY_PERFORMANCE,
+    "regional_performance": REGIONAL_PERFORMANCE,
+}
+
+# SQL view name -> dataset, for `shoplake sql` and anything else that queries the lake
+VIEWS = {
+    "bronze_orders": BRONZE_ORDERS,
+    "silver_orders": SILVER_ORDERS,
+    "rejected_orders": REJECTED_ORDERS,
+    **GOLD_DATASETS,
+}

@@ -1,0 +1,147 @@
+"""SQL over the lake (``shoplake sql``): DuckDB views over every dataset's Parquet partitions."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from jobs.adapters.lake import Lake
+from jobs.adapters.lake.layout import VIEWS
+from jobs.bootstrap import lake_for
+from jobs.domain import gold, silver
+from jobs.errors import ServiceUnavailable, UsageError
+from jobs.settings import Settings
+
+ENGINES = ("duckdb",)  # trino joins in the full profile
+FORMATS = ("table", "csv", "json")
+_EMPTY_DAY = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of a query (``rows`` empty for a statement without result)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def _empty_relations(con: duckdb.DuckDBPyConnection) -> dict[str, duckdb.DuckDBPyRelation]:
+    """Zero-row relations with each dataset's schema, derived by running the rules on nothing."""
+    from jobs.adapters.source_db import ORDERS_ARROW_SCHEMA
+    from jobs.medallion import add_bronze_metadata
+
+    bronze = con.from_arrow(
+        add_bronze_metadata(ORDERS_ARROW_SCHEMA.empty_table(), "", dt.datetime.now(dt.UTC)))
+    classified = silver.classify(bronze)
+    clean = silver.clean(classified)
+    rels = {"bronze_orders": bronze, "silver_orders": clean,
+            "rejected_orders": silver.rejected(classified)}
+    rels.update({name: fn(clean, _EMPTY_DAY) for name, fn in gold.GOLD_TABLES.items()})
+    return rels
+
+
+def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """One view per dataset, with ``date`` from the Hive partition; empty layers still work."""
+    empties: dict[str, duckdb.DuckDBPyRelation] | None = None
+    for view, dataset in VIEWS.items():
+        if lake.partitions(dataset):
+            con.execute(
+                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet("
+                f"'{lake.glob_uri(dataset)}', hive_partitioning = true, union_by_name = true)")
+            continue
+        empties = empties or _empty_relations(con)
+        con.register("_empty", empties[view])
+        # gold rows already carry `date`; bronze and silver get it from the partition
+        date_col = "" if view in gold.GOLD_TABLES else ", CAST(NULL AS DATE) AS date"
+        con.execute(f"CREATE OR REPLACE TABLE {view} AS SELECT *{date_col} FROM _empty WHERE false")
+        con.unregister("_empty")
+
+
+def run_sql(settings: Settings, query: str, engine: str = "duckdb") -> QueryResult:
+    """Run ``query`` over the lake views; bad SQL is a one-line UsageError."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}' (choose {', '.join(ENGINES)})")
+    lake = lake_for(settings)
+    lake.check()
+    con = lake.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            create_views(con, lake)
+        except (duckdb.IOException, duckdb.HTTPException) as exc:
+            raise ServiceUnavailable(f"lake I/O failed: {_first_line(exc)}") from None
+        try:
+            rel = con.sql(query)
+            table = rel.to_arrow_table() if rel is not None else None
+        except (duckdb.IOException, duckdb.HTTPException) as exc:
+            raise ServiceUnavailable(f"lake I/O failed: {_first_line(exc)}") from None
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL: {_first_line(exc)}") from None
+    finally:
+        con.close()
+    if table is None:
+        return QueryResult([], [])
+    return QueryResult(table.column_names, _rows(table))
+
+
+def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    cols = [c.to_pylist() for c in table.columns]
+    return list(zip(*cols, strict=True)) if cols else []
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _json_value(value: Any) -> str:
+    # Decimal as a JSON number written exactly (never through float)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return json.dumps(value.isoformat())
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def render(result: QueryResult, fmt: str = "table") -> str:
+    """The result as an aligned text table, CSV or a JSON array of objects."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format '{fmt}' (choose {', '.join(FORMATS)})")
+    if fmt == "json":
+        objs = (
+            "{" + ", ".join(f"{json.dumps(c)}: {_json_value(v)}"
+                            for c, v in zip(result.columns, row, strict=True)) + "}"
+            for row in result.rows
+        )
+        return "[" + ",\n ".join(objs) + "]"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([_text(v) for v in row] for row in result.rows)
+        return buf.getvalue().rstrip("\n")
+    if not result.columns:
+        return "OK"
+    cells = [[_text(v) for v in row] for row in result.rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
+    line = " | ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))
+    rule = "-+-".join("-" * w for w in widths)
+    body = [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    n = len(result.rows)
+    return "\n".join([line, rule, *body, f"({n} row{'s' if n != 1 else ''})"])
