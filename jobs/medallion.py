@@ -36,6 +36,7 @@ from jobs.bootstrap import lake_for
 from jobs.domain import gold as gold_rules
 from jobs.domain import silver as silver_rules
 from jobs.errors import ServiceUnavailable, ShoplakeError
+from jobs.progress import ProgressBar
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -309,17 +310,11 @@ def backfill(
     """``run_date`` for every day from ``start`` to ``end`` inclusive, in order."""
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     reports: list[dict[str, Any]] = []
-    with pipeline(settings) as p:
-        if not progress:
-            return [p.run_date(day) for day in days]
-        from rich.progress import Progress
-
-        with Progress(transient=False) as bar:
-            task = bar.add_task("medallion", total=len(days))
-            for day in days:
-                bar.update(task, description=f"medallion {day}")
-                reports.append(p.run_date(day))
-                bar.advance(task)
+    with pipeline(settings) as p, ProgressBar(progress, len(days), "medallion") as bar:
+        for day in days:
+            bar.describe(f"medallion {day}")
+            reports.append(p.run_date(day))
+            bar.advance()
     return reports
 
 

@@ -9,7 +9,6 @@ since) stay as they are, and only missing rows, such as today's newer orders, ar
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ import psycopg
 
 from jobs.adapters import source_db
 from jobs.domain import generator
+from jobs.progress import ProgressBar
 from jobs.settings import Settings
 
 DEFAULT_PRODUCTS = 500
@@ -101,14 +101,15 @@ def seed(
         # a big load into an empty table builds its indexes once, at the end
         bulk = not existing["orders"] and days * orders_per_day >= BULK_ROWS
         added_o = 0
-        with _Progress(progress, days) as bar, _maybe(bulk, conn):
+        with ProgressBar(progress, days, "seeding orders") as bar, _maybe(bulk, conn):
             for day, rows in _days_ahead(model, seed, first, days, orders_per_day, tz, now):
                 added_o += source_db.copy_in(
                     conn, "orders", rows, skip_existing=existing["orders"], freeze=bulk
                 )
                 if not bulk:
                     conn.commit()  # one transaction per day: an interrupted seed keeps whole days
-                bar.advance(day, rows.num_rows, last=bulk and day == last)
+                note = ", building indexes" if bulk and day == last else ""
+                bar.advance(f"seeding orders {day} ({added_o:,} rows{note})")
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE orders")  # fresh statistics for the extract's day ranges
@@ -147,43 +148,3 @@ def _days_ahead(
             if i + 1 < days:
                 pending = pool.submit(make, i + 1)
             yield first + dt.timedelta(days=i), table
-
-
-class _Progress:
-    """A rich progress bar on stderr, or nothing."""
-
-    def __init__(self, enabled: bool, days: int) -> None:
-        self._bar = None
-        self._task = None
-        self._rows = 0
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self._bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(file=sys.stderr),
-            )
-            self._task = self._bar.add_task("seeding orders", total=days)
-
-    def __enter__(self) -> _Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def advance(self, day: dt.date, rows: int, *, last: bool = False) -> None:
-        self._rows += rows
-        if self._bar is not None and self._task is not None:
-            note = ", building indexes" if last else ""
-            self._bar.update(
-                self._task,
-                advance=1,
-                description=f"seeding orders {day} ({self._rows:,} rows{note})",
-            )

@@ -19,7 +19,8 @@ DEV_S3_SECRET_KEY = "shoplake-dev-only"  # noqa: S105 - development default, ref
 LAKE_BUCKETS = ("bronze", "silver", "gold")
 
 
-def _is_loopback_url(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is this machine (localhost or a loopback address)."""
     host = urlparse(url).hostname or ""
     if host == "localhost":
         return True
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
         if (
             self.lake_is_s3
             and self.s3_secret_key.get_secret_value() == DEV_S3_SECRET_KEY
-            and not _is_loopback_url(self.s3_endpoint_url)
+            and not is_loopback_url(self.s3_endpoint_url)
         ):
             raise ValueError(
                 "SHOPLAKE_S3_SECRET_KEY is the development default but SHOPLAKE_S3_ENDPOINT "
