@@ -1,0 +1,76 @@
+"""The Redis recommendation cache: keyed by model version, never in the way when Redis is down."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+TTL_SECONDS = 24 * 3600
+# after a failure, skip Redis this long: a dead Redis must not add a timeout to every request
+RETRY_AFTER_S = 2.0
+
+
+def reco_key(version: str, customer_id: str, top_n: int) -> str:
+    """The version is part of the key, so a reload can never serve another model's answer."""
+    return f"shoplake:reco:{version}:{top_n}:{customer_id}"
+
+
+class RecoCache:
+    """GET/SET of serialised responses with short timeouts and a back-off after errors."""
+
+    def __init__(self, url: str, timeout: float = 0.25) -> None:
+        self.url = url
+        self.client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry_on_timeout=False,
+        )
+        self._down_until = 0.0
+        self.last_error = ""
+
+    def _usable(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        if self._usable():
+            log.warning("redis at %s unavailable, serving uncached: %s", self.url, exc)
+        self.last_error = str(exc) or type(exc).__name__
+        self._down_until = time.monotonic() + RETRY_AFTER_S
+
+    async def get(self, key: str) -> tuple[bytes | None, str]:
+        """(value, ``hit`` | ``miss`` | ``unavailable``)."""
+        if not self._usable():
+            return None, "unavailable"
+        try:
+            value = await self.client.get(key)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return None, "unavailable"
+        return (value, "hit") if isinstance(value, bytes) else (None, "miss")
+
+    async def set(self, key: str, value: bytes) -> None:
+        if not self._usable():
+            return
+        try:
+            await self.client.set(key, value, ex=TTL_SECONDS)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+
+    async def ping(self) -> str:
+        """``ok`` or why not: the health check always asks Redis itself."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return f"down: {self.last_error}"
+        self._down_until = 0.0
+        return "ok"
+
+    async def close(self) -> None:
+        await self.client.aclose()

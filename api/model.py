@@ -1,0 +1,102 @@
+"""The served model: one immutable ``LoadedModel`` per version, swapped whole on reload."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from annoy import AnnoyIndex
+
+from api.index import build_index, neighbours
+from jobs.adapters.registry import PRODUCTION, ModelRegistry
+from jobs.domain.recommender import ModelBundle, recommend_one
+
+MAX_TOP_N = 50
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registry version ready to serve: factors, look-ups, popular list and Annoy index."""
+
+    version: str
+    bundle: ModelBundle
+    customer_row: dict[str, int]
+    product_index: dict[str, int]
+    popular: np.ndarray  # item indices, most popular first
+    index: AnnoyIndex
+    labels: tuple[list[str], list[str], list[str]]  # ids, names, categories as Python str
+
+    @classmethod
+    def build(cls, version: str, bundle: ModelBundle) -> LoadedModel:
+        names = bundle.product_names.tolist()
+        lookup: dict[str, int] = {}
+        for i, name in enumerate(names):  # first product wins a duplicated name
+            lookup.setdefault(name, i)
+            lookup.setdefault(name.casefold(), i)
+        popular = np.argsort(-bundle.popularity, kind="stable")[:MAX_TOP_N]
+        return cls(
+            version=version,
+            bundle=bundle,
+            customer_row={c: i for i, c in enumerate(bundle.customer_ids.tolist())},
+            product_index=lookup,
+            popular=popular,
+            index=build_index(bundle.item_factors),
+            labels=(bundle.product_ids.tolist(), names, bundle.categories.tolist()),
+        )
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        users, factors = self.bundle.user_factors.shape
+        return {"customers": users, "products": len(self.bundle.product_ids), "factors": factors}
+
+    def items(
+        self, idx: list[int], scores: list[float], key: str = "score"
+    ) -> list[dict[str, Any]]:
+        """Response entries for item indices (plain Python lists: numpy scalars are slow here)."""
+        ids, names, cats = self.labels
+        return [
+            {"product_id": ids[i], "product_name": names[i], "category": cats[i], key: round(s, 6)}
+            for i, s in zip(idx, scores, strict=True)
+        ]
+
+    def personal(self, row: int, top_n: int) -> list[dict[str, Any]]:
+        """Top-N by factor score for a known customer, excluding what they bought."""
+        b = self.bundle
+        bought = b.bought.indices[b.bought.indptr[row] : b.bought.indptr[row + 1]]
+        idx, scores = recommend_one(b.user_factors[row], b.item_factors, bought, top_n)
+        return self.items(idx.tolist(), scores.tolist())
+
+    def most_popular(self, top_n: int) -> list[dict[str, Any]]:
+        idx = self.popular[:top_n]
+        return self.items(idx.tolist(), self.bundle.popularity[idx].tolist())
+
+    def find_product(self, name: str) -> int | None:
+        return self.product_index.get(name, self.product_index.get(name.casefold()))
+
+    def similar(self, item: int, top_n: int) -> list[dict[str, Any]]:
+        ids, sims = neighbours(self.index, item, top_n)
+        return self.items(ids, sims, "similarity")
+
+    def work(self) -> int:
+        """Multiply-adds of one personal scoring (decides whether to leave the event loop)."""
+        return int(self.bundle.item_factors.size)
+
+
+class ModelHolder:
+    """The current ``LoadedModel``; readers take one reference and keep using it."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self.current: LoadedModel | None = None
+        self._lock = threading.Lock()  # one reload at a time
+
+    def reload(self, ref: str = PRODUCTION) -> tuple[str | None, str]:
+        """Load ``ref`` (blocking: call it off the event loop); returns (previous, new) versions."""
+        with self._lock:
+            previous = self.current.version if self.current else None
+            version, bundle = self.registry.load(ref)
+            if version != previous:
+                self.current = LoadedModel.build(version, bundle)
+            return previous, version

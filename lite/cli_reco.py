@@ -1,0 +1,66 @@
+"""``shoplake train`` and ``shoplake serve``: the recommendation commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jobs.settings import Settings, get_settings
+
+
+def _settings() -> Settings:
+    from jobs.errors import UsageError
+
+    try:
+        return get_settings()
+    except ValueError as exc:
+        raise UsageError(f"invalid settings: {exc}") from exc
+
+
+def train(
+    holdout_days: Annotated[int, typer.Option(min=1, help="last days kept for evaluation")] = 7,
+    window_days: Annotated[
+        int | None, typer.Option(min=1, help="train on the last N Silver days (default: all)")
+    ] = None,
+    factors: Annotated[int, typer.Option(min=1, help="ALS latent factors")] = 16,
+    iterations: Annotated[int, typer.Option(min=1, help="ALS sweeps")] = 15,
+    regularization: Annotated[float, typer.Option(min=0.0, help="ALS L2 penalty")] = 5.0,
+    alpha: Annotated[float, typer.Option(min=0.0, help="confidence weight of a purchase")] = 2.0,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="promote if NDCG@10 dropped by at most this share")
+    ] = 0.0,
+    always_promote: Annotated[
+        bool, typer.Option("--always-promote", help="make the new version production anyway")
+    ] = False,
+) -> None:
+    """Train ALS on Silver orders, evaluate on a time hold-out, register (W&B or local)."""
+    from jobs import training
+    from jobs.adapters.registry import PromotionPolicy
+    from jobs.domain.recommender import ALSParams
+
+    config = training.TrainConfig(
+        params=ALSParams(
+            factors=factors, regularization=regularization, alpha=alpha, iterations=iterations
+        ),
+        holdout_days=holdout_days,
+        window_days=window_days,
+    )
+    policy = PromotionPolicy(tolerance=tolerance, enabled=not always_promote)
+    print(training.train(_settings(), config=config, policy=policy).line())
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8000,
+) -> None:
+    """Serve the recommendation API (loads the registry's production version)."""
+    from api.server import serve as run
+
+    run(_settings(), host=host, port=port)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train`` and ``serve`` to the ``shoplake`` command."""
+    app.command("train")(train)
+    app.command("serve")(serve)

