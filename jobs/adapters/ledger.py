@@ -1,0 +1,128 @@
+"""The durable delivery ledger in PostgreSQL: each alert once, each (alert, sink) delivered once.
+
+States of a delivery: ``pending`` -> ``sending`` (claimed, batch key recorded, committed before
+the sink is called) -> ``delivered``. A ``sending`` row found at start-up was in flight when the
+process died: it is "in doubt" and resent as the very same batch (idempotent for the lake and
+the webhook's Idempotency-Key; Telegram has no idempotency, so its text says it may repeat).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from jobs.domain.change_events import to_json
+from jobs.domain.rules import ALERT_FIELDS
+
+SCHEMA_SQL = """
+CREATE SCHEMA IF NOT EXISTS shoplake;
+CREATE TABLE IF NOT EXISTS shoplake.alerts (
+    alert_id   text PRIMARY KEY,
+    seq        bigserial,
+    source_lsn bigint NOT NULL,
+    record     jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS shoplake.alert_deliveries (
+    alert_id     text NOT NULL REFERENCES shoplake.alerts ON DELETE CASCADE,
+    sink         text NOT NULL,
+    state        text NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'sending', 'delivered')),
+    batch_key    text,
+    attempts     int NOT NULL DEFAULT 0,
+    in_doubt     boolean NOT NULL DEFAULT false,
+    delivered_at timestamptz,
+    PRIMARY KEY (alert_id, sink)
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_open
+    ON shoplake.alert_deliveries (sink, state) WHERE state <> 'delivered';
+"""
+
+
+def ensure_schema(conn: psycopg.Connection) -> None:
+    """Create the ledger tables (idempotent); serialised so parallel starters do not race."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('shoplake.ledger'))")
+        conn.execute(SCHEMA_SQL)
+
+
+def record_alerts(conn: psycopg.Connection, alerts: Sequence[dict[str, Any]],
+                  sinks: Sequence[str]) -> None:
+    """Store alerts and one pending delivery per sink, in the caller's transaction.
+
+    Replays (same alert_id) are no-ops, so a change seen twice alerts once.
+    """
+    if not alerts:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO shoplake.alerts (alert_id, source_lsn, record) VALUES (%s, %s, %s)"
+            " ON CONFLICT (alert_id) DO NOTHING",
+            [(a["alert_id"], a["source_lsn"], to_json(a)) for a in alerts])
+        cur.executemany(
+            "INSERT INTO shoplake.alert_deliveries (alert_id, sink) VALUES (%s, %s)"
+            " ON CONFLICT (alert_id, sink) DO NOTHING",
+            [(a["alert_id"], s) for a in alerts for s in sinks])
+
+
+def _records(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Records in the field order of the alert contract (jsonb does not keep key order)."""
+    out = []
+    for (raw, *_rest) in rows:
+        rec = raw if isinstance(raw, dict) else json.loads(raw)
+        out.append({k: rec[k] for k in ALERT_FIELDS if k in rec} | rec)
+    return out
+
+
+def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[dict[str, Any]]:
+    """The oldest alerts not yet handed to ``sink``, in source order."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT a.record FROM shoplake.alert_deliveries d JOIN shoplake.alerts a USING"
+            " (alert_id) WHERE d.sink = %s AND d.state = 'pending' ORDER BY a.seq LIMIT %s",
+            (sink, limit)).fetchall()
+    return _records(rows)
+
+
+def in_doubt(conn: psycopg.Connection, sink: str) -> dict[str, list[dict[str, Any]]]:
+    """Batches that were in flight when a previous process stopped, by batch key."""
+    with conn.transaction():
+        rows = conn.execute(
+            "UPDATE shoplake.alert_deliveries d SET in_doubt = true FROM shoplake.alerts a"
+            " WHERE a.alert_id = d.alert_id AND d.sink = %s AND d.state = 'sending'"
+            " RETURNING d.batch_key, a.record, a.seq", (sink,)).fetchall()
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for key, record, _seq in sorted(rows, key=lambda r: r[2]):
+        batches.setdefault(key, []).extend(_records([(record,)]))
+    return batches
+
+
+def claim(conn: psycopg.Connection, sink: str, alert_ids: Sequence[str],
+          batch_key: str | None = None) -> str:
+    """Mark a batch as in flight (committed before the sink is called); returns its key."""
+    key = batch_key or uuid.uuid4().hex
+    with conn.transaction():
+        conn.execute(
+            "UPDATE shoplake.alert_deliveries SET state = 'sending', batch_key = %s,"
+            " attempts = attempts + 1 WHERE sink = %s AND alert_id = ANY(%s)",
+            (key, sink, list(alert_ids)))
+    return key
+
+
+def finish(conn: psycopg.Connection, sink: str, alert_ids: Sequence[str], ok: bool) -> None:
+    """Delivered (never sent again) or, after a known failure, back to pending."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE shoplake.alert_deliveries SET state = %s,"
+            " delivered_at = CASE WHEN %s THEN now() END WHERE sink = %s AND alert_id = ANY(%s)",
+            ("delivered" if ok else "pending", ok, sink, list(alert_ids)))
+
+
+def drop_schema(conn: psycopg.Connection) -> None:
+    """Forget every alert and delivery (``shoplake alerts reset --ledger``)."""
+    with conn.transaction():
+        conn.execute("DROP TABLE IF EXISTS shoplake.alert_deliveries, shoplake.alerts")

@@ -1,0 +1,197 @@
+"""The streaming alerts use case: CDC changes -> rules -> durable ledger -> sinks.
+
+Ordering that makes delivery exactly-once: a batch of committed source transactions is
+evaluated, its alerts are committed to the ledger, and only then is the slot confirmed up to
+those transactions. Delivery workers (one per sink) hand ledger rows over and mark them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import psycopg
+
+from jobs.adapters import cdc_pg, ledger
+from jobs.adapters.alert_sinks import DeliveryError, Sink
+from jobs.domain.rules import alerts_for_change, params_from_settings
+from jobs.errors import ServiceUnavailable
+from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
+FLUSH_EVERY_S = 0.05  # most time an alert may wait before its batch is made durable
+FLUSH_MAX_ALERTS = 2000
+TELEGRAM_HINT = ("Telegram is not configured, so alerts go to the console; set "
+                 "SHOPLAKE_TELEGRAM_BOT_TOKEN and SHOPLAKE_TELEGRAM_CHAT_ID to receive them there")
+
+
+def build_sinks(settings: Settings, stop: threading.Event, *, console: bool | None = None,
+                console_fmt: Literal["text", "json"] = "text", lake: bool = True) -> list[Sink]:
+    """The sinks the settings ask for; the console when Telegram is not configured."""
+    from jobs.adapters.alert_sinks.console import ConsoleSink
+
+    sinks: list[Sink] = []
+    if settings.telegram_bot_token and settings.telegram_chat_id:
+        from jobs.adapters.alert_sinks.telegram import TelegramSink
+
+        sinks.append(TelegramSink(settings.telegram_api_url,
+                                  settings.telegram_bot_token.get_secret_value(),
+                                  settings.telegram_chat_id, wait=stop.wait))
+    elif console is None:
+        log.info(TELEGRAM_HINT)
+        console = True
+    if settings.alert_webhook_url:
+        from jobs.adapters.alert_sinks.webhook import WebhookSink
+
+        sinks.append(WebhookSink(settings.alert_webhook_url, wait=stop.wait))
+    if console:
+        sinks.append(ConsoleSink(fmt=console_fmt))
+    if lake:
+        from jobs.adapters.alert_sinks.lake import LakeSink
+        from jobs.bootstrap import lake_for
+
+        sinks.append(LakeSink(lake_for(settings)))
+    return sinks
+
+
+class DeliveryWorker(threading.Thread):
+    """Hands one sink its pending alerts, in order, batch by batch."""
+
+    def __init__(self, dsn: str, sink: Sink, stop: threading.Event, limit: int = 1000) -> None:
+        super().__init__(name=f"deliver-{sink.name}", daemon=True)
+        self.dsn, self.sink, self.stop, self.limit = dsn, sink, stop, limit
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._serve()
+            except Exception:  # a dead worker would silently stop delivery: log, start over
+                log.exception("%s: delivery worker failed; restarting in 5s", self.sink.name)
+                self.stop.wait(5.0)
+
+    def _serve(self) -> None:
+        with psycopg.connect(self.dsn) as conn:
+            for key, batch in ledger.in_doubt(conn, self.sink.name).items():
+                self._hand_over(conn, batch, key, in_doubt=True)
+            while not self.stop.is_set():
+                self.wake.clear()  # before the query, so a wake-up during it is not lost
+                alerts = ledger.pending(conn, self.sink.name, self.limit)
+                if not alerts:
+                    self.wake.wait(1.0)
+                    continue
+                for group in self.sink.plan(alerts):
+                    if not self._hand_over(conn, group, None) or self.stop.is_set():
+                        break
+
+    def _hand_over(self, conn: psycopg.Connection, group: Sequence[dict], key: str | None,
+                   in_doubt: bool = False) -> bool:
+        ids = [a["alert_id"] for a in group]
+        key = ledger.claim(conn, self.sink.name, ids, key)
+        try:
+            self.sink.send(group, batch_key=key, in_doubt=in_doubt)
+        except Exception as exc:  # any sink failure: keep the alerts, retry after a pause
+            detail = exc if isinstance(exc, DeliveryError) else repr(exc)
+            log.error("%s: %d alert(s) kept for a retry: %s", self.sink.name, len(ids), detail)
+            ledger.finish(conn, self.sink.name, ids, ok=False)
+            self.stop.wait(5.0)
+            return False
+        ledger.finish(conn, self.sink.name, ids, ok=True)
+        return True
+
+
+def run_alerts(settings: Settings, stop: threading.Event, sinks: Sequence[Sink] | None = None,
+               slot: str | None = None, ping_interval: float = 5.0,
+               reconnect_every: float | None = None) -> None:
+    """Run until ``stop`` is set: read the slot, record alerts durably, confirm, deliver.
+
+    With ``reconnect_every`` a lost database connection is retried (the slot resumes where
+    it was confirmed); without it, it ends the run as ServiceUnavailable.
+    """
+    import psycopg2
+
+    try:  # a wrong DSN or a stopped server at start is the user's to fix: say so at once
+        psycopg.connect(settings.dsn, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [repr(exc)])[0]
+        raise ServiceUnavailable(f"alerts: cannot connect to PostgreSQL: {first}") from exc
+    sinks = list(sinks) if sinks is not None else build_sinks(settings, stop)
+    try:
+        while not stop.is_set():
+            try:
+                _run_once(settings, stop, sinks, slot, ping_interval)
+            except (psycopg.OperationalError, psycopg2.OperationalError) as exc:
+                reason = (str(exc).strip().splitlines() or [repr(exc)])[0]
+                if reconnect_every is None:
+                    raise ServiceUnavailable(f"alerts: PostgreSQL lost: {reason}") from exc
+                log.warning("alerts: PostgreSQL connection lost (%s); retrying in %.0fs",
+                            reason, reconnect_every)
+                stop.wait(reconnect_every)
+            except psycopg.Error as exc:  # e.g. wal_level is not logical, no orders table
+                first = (str(exc).strip().splitlines() or [repr(exc)])[0]
+                raise ServiceUnavailable(f"alerts: cannot read changes: {first}") from exc
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _run_once(settings: Settings, stop: threading.Event, sinks: list[Sink], slot: str | None,
+              ping_interval: float) -> None:
+    dsn, params = settings.dsn, params_from_settings(settings)
+    halt = threading.Event()  # stops this round's workers, also when the round fails
+    with psycopg.connect(dsn) as conn:
+        ledger.ensure_schema(conn)
+        slot = cdc_pg.ensure_slot(dsn, slot)
+        workers = [DeliveryWorker(dsn, sink, halt) for sink in sinks]
+        for worker in workers:
+            worker.start()
+        try:
+            reader = cdc_pg.SlotReader(dsn, slot, ping_interval=ping_interval)
+            log.info("alerts: reading slot %s, delivering to %s", slot,
+                     ", ".join(s.name for s in sinks))
+            try:
+                while not stop.is_set():
+                    _step(reader, conn, params, [s.name for s in sinks], workers)
+            finally:
+                reader.close()
+        finally:
+            halt.set()
+            for worker in workers:
+                worker.join(timeout=15)
+
+
+def _step(reader: cdc_pg.SlotReader, conn: psycopg.Connection, params: dict,
+          sink_names: list[str], workers: list[DeliveryWorker]) -> None:
+    """One micro-batch: collect committed transactions briefly, make their alerts durable."""
+    alerts: list[dict] = []
+    last_end, started = 0, time.monotonic()
+    for tx in reader.poll(timeout=0.5):
+        now = dt.datetime.now(dt.UTC)
+        for event in tx.events:
+            alerts.extend(alerts_for_change(event, params, now))
+        last_end = tx.end_lsn
+        if len(alerts) >= FLUSH_MAX_ALERTS or time.monotonic() - started > FLUSH_EVERY_S:
+            break
+    if alerts:
+        with conn.transaction():
+            ledger.record_alerts(conn, alerts, sink_names)
+        for worker in workers:
+            worker.wake.set()
+    if last_end:
+        reader.confirm(last_end)  # only now: the alerts of these transactions are durable
+    else:
+        reader.confirm_idle()
+
+
+def reset(settings: Settings, slot: str | None = None, purge_ledger: bool = False) -> list[str]:
+    """Drop the slot and publication (and, if asked, the delivery ledger)."""
+    dropped = cdc_pg.drop_slot(settings.dsn, slot)
+    if purge_ledger:
+        with psycopg.connect(settings.dsn) as conn:
+            ledger.drop_schema(conn)
+        dropped.append("ledger tables")
+    return dropped

@@ -1,0 +1,55 @@
+"""``shoplake alerts``: run the CDC alerts until stopped, or reset the slot for a clean start."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+alerts_app = typer.Typer(help="CDC of orders -> alert rules -> Telegram, webhook, console.")
+
+
+@alerts_app.command("run")
+def run(
+    console: Annotated[bool, typer.Option(
+        "--console/--no-console", help="also print alerts (default: only without Telegram)")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="console lines: text or json")] = "text",
+    lake: Annotated[bool, typer.Option("--lake/--no-lake", help="append to gold/alerts")] = True,
+    slot: Annotated[str | None, typer.Option(help="replication slot name")] = None,
+) -> None:
+    """Stream order changes, evaluate the rules, deliver each alert once (Ctrl-C stops)."""
+    from jobs import alerts
+    from jobs.errors import UsageError
+    from lite.cli import _settings
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--format: unknown format '{fmt}' (choose text, json)")
+    settings = _settings()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sinks = alerts.build_sinks(settings, stop, console=console or None,
+                               console_fmt="json" if fmt == "json" else "text", lake=lake)
+    alerts.run_alerts(settings, stop, sinks, slot=slot, reconnect_every=5.0)
+    print("alerts stopped", flush=True)
+
+
+@alerts_app.command("reset")
+def reset(
+    ledger: Annotated[bool, typer.Option("--ledger", help="also forget delivered alerts")] = False,
+    slot: Annotated[str | None, typer.Option(help="replication slot name")] = None,
+) -> None:
+    """Drop the replication slot and publication (and with --ledger the delivery ledger)."""
+    from jobs import alerts
+    from lite.cli import _settings
+
+    dropped = alerts.reset(_settings(), slot, purge_ledger=ledger)
+    print("dropped " + ", ".join(dropped) if dropped else "nothing to drop")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``alerts`` group to the ``shoplake`` command."""
+    app.add_typer(alerts_app, name="alerts")
