@@ -61,6 +61,9 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # full profile: SQL on the lake
+    trino_port: int = 8088
+    trino_heap: str = "2560M"
 
     telegram_bot_token: SecretStr | None = Field(
         default=None,
