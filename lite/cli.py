@@ -7,16 +7,20 @@ and prints the result. Heavy imports happen inside the commands so that
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
+import os
 import sys
 from typing import Annotated
+
+# Plain click-style usage errors (one line) instead of Rich boxes; must precede typer's import.
+os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer
 
 from jobs.errors import ShoplakeError, UsageError
-from jobs.settings import Settings, get_settings
+from lite.cli_common import load_settings as _settings
+from lite.cli_common import parse_date
 
 app = typer.Typer(
     name="shoplake",
@@ -31,22 +35,18 @@ app.add_typer(services_app, name="services")
 app.add_typer(medallion_app, name="medallion")
 
 
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise UsageError(f"invalid settings: {exc}") from exc
-
-
-def parse_date(value: str, option: str = "--date") -> dt.date:
-    """Parse an ISO date, or raise a one-line usage error."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option}: '{value}' is not a date (expected YYYY-MM-DD)") from None
-
-
 # ---------------------------------------------------------------- services
+@services_app.command("install")
+def services_install(
+    full: Annotated[bool, typer.Option("--full", help="also the full-profile engines")] = False,
+) -> None:
+    """Fetch or build the native engines once (cached outside the repository)."""
+    from lite.services import manager
+
+    for line in manager.install(_settings(), full=full):
+        print(line)
+
+
 @services_app.command("start")
 def services_start(
     names: Annotated[list[str] | None, typer.Argument(help="postgres, s3 (default: all)")] = None,
@@ -120,9 +120,10 @@ def medallion_run(
     date: Annotated[str, typer.Option("--date", help="the day to process, YYYY-MM-DD")],
 ) -> None:
     """Extract, clean, aggregate and validate one day (idempotent)."""
+    day = parse_date(date)
     from jobs import medallion
 
-    report = medallion.run_date(_settings(), parse_date(date))
+    report = medallion.run_date(_settings(), day)
     print(json.dumps(report, default=str))
 
 
@@ -154,7 +155,8 @@ def sql(
     from jobs import sql as sql_job
 
     if engine not in sql_job.ENGINES:
-        raise UsageError(f"--engine: unknown engine '{engine}' (choose {', '.join(sql_job.ENGINES)})")
+        choices = ", ".join(sql_job.ENGINES)
+        raise UsageError(f"--engine: unknown engine '{engine}' (choose {choices})")
     if fmt not in ("table", "csv", "json"):
         raise UsageError(f"--format: unknown format '{fmt}' (choose table, csv, json)")
     result = sql_job.run_sql(_settings(), query, engine=engine)
@@ -173,6 +175,13 @@ def status() -> None:
     print(medallion.freshness_line(settings))
 
 
+# ---------------------------------------------------------------- feature command groups
+from lite import cli_alerts, cli_live, cli_reco  # noqa: E402
+
+for _feature in (cli_live, cli_reco, cli_alerts):
+    _feature.register(app)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and an exit code."""
     logging.basicConfig(
@@ -180,21 +189,13 @@ def main() -> None:
         stream=sys.stderr,
     )
     try:
-        app(standalone_mode=False)
+        app()  # click handles its own usage errors (exit 2) and --help
     except ShoplakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            print(f"error: {exc.format_message()}", file=sys.stderr)
-            sys.exit(exc.exit_code)
-        raise
-
 
 if __name__ == "__main__":
     main()

@@ -6,16 +6,7 @@ from typing import Annotated
 
 import typer
 
-from jobs.settings import Settings, get_settings
-
-
-def _settings() -> Settings:
-    from jobs.errors import UsageError
-
-    try:
-        return get_settings()
-    except ValueError as exc:
-        raise UsageError(f"invalid settings: {exc}") from exc
+from lite.cli_common import load_settings as _settings
 
 
 def train(

@@ -8,6 +8,7 @@ without Docker where this project is developed and tested).
 
 Environment: SHOPLAKE_TEST_DATA_DIR (default /tmp/shoplake-test-<uid>),
 SHOPLAKE_TEST_PG_PORT (55434), SHOPLAKE_TEST_S3_PORT (59000; console = +1),
+SHOPLAKE_TEST_POOL_REDIS_PORT (56379),
 SHOPLAKE_TEST_KEEP_SERVICES=1 (leave started services running for the next run).
 """
 
@@ -32,6 +33,8 @@ TEST_DATA_DIR = Path(
 )
 TEST_PG_PORT = int(os.environ.get("SHOPLAKE_TEST_PG_PORT") or 55434)
 TEST_S3_PORT = int(os.environ.get("SHOPLAKE_TEST_S3_PORT") or 59000)
+# not 58379: tests/integration/conftest_redis.py runs its own Redis there
+TEST_POOL_REDIS_PORT = int(os.environ.get("SHOPLAKE_TEST_POOL_REDIS_PORT") or 56379)
 USE_DOCKER = os.environ.get("SHOPLAKE_TEST_DOCKER") == "1"
 KEEP_SERVICES = os.environ.get("SHOPLAKE_TEST_KEEP_SERVICES") == "1"
 
@@ -42,6 +45,7 @@ def settings_for_tests(**overrides: object) -> Settings:
         "data_dir": TEST_DATA_DIR, "pg_port": TEST_PG_PORT, "s3_port": TEST_S3_PORT,
         "s3_console_port": TEST_S3_PORT + 1, "lake_uri": "s3://",
         "source_dsn": None, "s3_endpoint": None,
+        "redis_url": f"redis://127.0.0.1:{TEST_POOL_REDIS_PORT}/0",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
@@ -142,6 +146,12 @@ def services_settings(service_pool: ServicePool) -> Iterator[Settings]:
 def _with_dbname(dsn: str, dbname: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture(scope="session")
+def redis_pool_settings(service_pool: ServicePool) -> Settings:
+    """Settings whose ``redis_url`` is the pool's native Redis (started on demand)."""
+    return service_pool.ensure("redis")
 
 
 @pytest.fixture

@@ -1,0 +1,134 @@
+"""Dashboard metrics as pure DuckDB SQL over a relation of today's orders (no I/O).
+
+The orders go through the silver rules first (the same functions as the lake), so
+revenue is the repaired ``abs(price) * quantity`` and rejected rows never count;
+then only the statuses in ``COUNTED_STATUSES`` count. Totals reuse the gold
+aggregates, so a figure means the same thing on the dashboard and in gold.
+
+Each function names its input with DuckDB's ``relation.query(alias, ...)``; two
+lazy relations built with the same alias would see the last one registered, so
+callers evaluate each result before building the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from duckdb import DuckDBPyRelation
+
+from jobs.domain import gold, silver
+
+COUNTED_STATUSES = ("completed", "processing")
+TOP_N = 10
+KPIS = ("total_orders", "total_revenue", "avg_order_value", "unique_customers")
+
+
+def _ts(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return f"TIMESTAMPTZ '{value.astimezone(dt.UTC).isoformat()}'"
+
+
+def countable(orders: DuckDBPyRelation) -> DuckDBPyRelation:
+    """Silver-clean orders whose status counts on the dashboard."""
+    statuses = ", ".join(f"'{s}'" for s in COUNTED_STATUSES)
+    return silver.clean(silver.classify(orders)).filter(f"status IN ({statuses})")
+
+
+def until(rows: DuckDBPyRelation, cutoff: dt.datetime) -> DuckDBPyRelation:
+    """The rows ordered before ``cutoff`` (yesterday up to the same clock time)."""
+    return rows.filter(f"order_date < {_ts(cutoff)}")
+
+
+def overall_metrics(
+    rows: DuckDBPyRelation, day: dt.date, last_updated: dt.datetime
+) -> DuckDBPyRelation:
+    """One row of KPIs (gold's daily summary figures) and when they were computed."""
+    cols = ", ".join(KPIS)
+    return gold.daily_summary(rows, day).project(f"{cols}, {_ts(last_updated)} AS last_updated")
+
+
+def yesterday_kpis(rows: DuckDBPyRelation, day: dt.date) -> DuckDBPyRelation:
+    """The same KPIs over yesterday's rows so far, as ``yesterday_<kpi>`` columns."""
+    return gold.daily_summary(rows, day).project(", ".join(f"{k} AS yesterday_{k}" for k in KPIS))
+
+
+def with_yesterday(overall: pa.Table, yesterday: pa.Table) -> pa.Table:
+    """``overall_metrics`` with the yesterday columns appended (for the change figures)."""
+    for name, column in zip(yesterday.column_names, yesterday.columns, strict=True):
+        overall = overall.append_column(name, column)
+    return overall
+
+
+def top_products(rows: DuckDBPyRelation, n: int = TOP_N) -> DuckDBPyRelation:
+    """The ``n`` products with the most revenue."""
+    return rows.query(
+        "rows",
+        f"""
+        SELECT product_name, count(*) AS order_count,
+               CAST(sum(quantity) AS BIGINT) AS quantity_sold,
+               CAST(sum(total) AS {gold.MONEY}) AS revenue
+        FROM rows GROUP BY product_name
+        ORDER BY revenue DESC, product_name NULLS LAST LIMIT {int(n)}
+        """,
+    )
+
+
+def category_stats(rows: DuckDBPyRelation, day: dt.date) -> DuckDBPyRelation:
+    """Per category: orders, revenue, quantity (gold's category_performance without the date)."""
+    return gold.category_performance(rows, day).project("* EXCLUDE (date)")
+
+
+def regional_stats(rows: DuckDBPyRelation, day: dt.date) -> DuckDBPyRelation:
+    """Per region: orders and revenue (gold's regional_performance without the date)."""
+    return gold.regional_performance(rows, day).project("* EXCLUDE (date)")
+
+
+def hourly_stats(rows: DuckDBPyRelation, tz: str) -> DuckDBPyRelation:
+    """Orders and revenue per local hour of ``tz`` (only hours with orders)."""
+    zone = tz.replace("'", "''")
+    return rows.query(
+        "rows",
+        f"""
+        SELECT CAST(hour(timezone('{zone}', order_date)) AS INTEGER) AS hour,
+               count(*) AS order_count, CAST(sum(total) AS {gold.MONEY}) AS revenue
+        FROM rows GROUP BY ALL ORDER BY hour
+        """,
+    )
+
+
+# ---- the JSON shape published on Redis and rebuilt from the lake ----
+def _plain(value: Any) -> Any:
+    # JSON for a chart: money as a float rounded to the cent, time as ISO 8601 UTC
+    if isinstance(value, Decimal):
+        return round(float(value), 2)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    return value
+
+
+def rows_of(table: pa.Table) -> list[dict[str, Any]]:
+    """An Arrow table as JSON-ready dicts."""
+    return [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def payload_metrics(
+    tables: dict[str, pa.Table], day: dt.date, tz: str, run_id: str
+) -> dict[str, Any]:
+    """The ``metrics`` object of a ``dashboard:updates`` message."""
+    overall = rows_of(tables["overall_metrics"])
+    metrics: dict[str, Any] = {"run_id": run_id, "date": day.isoformat(), "timezone": tz,
+                               "overall_metrics": overall[0] if overall else {}}
+    for name in ("top_products", "category_stats", "regional_stats", "hourly_stats"):
+        metrics[name] = rows_of(tables[name])
+    return metrics
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    """Relative change in percent, or None when there is nothing to compare with."""
+    if current is None or not previous:
+        return None
+    return (float(current) - float(previous)) / float(previous) * 100.0

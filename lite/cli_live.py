@@ -1,0 +1,105 @@
+"""``shoplake metrics run``, ``simulate``, ``dashboard`` and ``up``: the live side."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+metrics_app = typer.Typer(help="The dashboard micro-batch (today's KPIs -> lake -> Redis).")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM, so loops finish their step and exit cleanly."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@metrics_app.command("run")
+def metrics_run(
+    every: Annotated[float | None, typer.Option(
+        min=1.0, help="repeat every N seconds until stopped (default: run once)")] = None,
+) -> None:
+    """Compute today's dashboard metrics, write them to the lake, announce them on Redis."""
+    from jobs import dashboard_metrics
+    from lite.cli_common import load_settings as _settings
+
+    settings = _settings()
+    if every is None:
+        print(dashboard_metrics.run_once(settings).line())
+        return
+    stop = _stop_on_signals()
+    dashboard_metrics.run_every(settings, every, stop, on_run=lambda r: print(r.line(), flush=True))
+    print("metrics stopped", flush=True)
+
+
+def simulate(
+    rate: Annotated[float, typer.Option(min=0.001, help="new orders per second")] = 5.0,
+    duration: Annotated[float | None, typer.Option(
+        min=1.0, help="stop after S seconds (default: until Ctrl-C)")] = None,
+    seed: Annotated[int, typer.Option(help="the seed the shop was generated with")] = 42,
+    report_every: Annotated[float, typer.Option(help="seconds between progress lines")] = 10.0,
+) -> None:
+    """Insert live orders and move orders through statuses at a steady rate."""
+    from jobs.simulator import Simulator
+    from lite.cli_common import load_settings as _settings
+
+    stop = _stop_on_signals()
+    sim = Simulator(_settings(), rate, seed=seed)
+    stats = sim.run(stop, duration=duration, report_every=report_every,
+                    on_report=lambda s: print(s.line(), flush=True))
+    print(f"simulator stopped: {stats.line()}", flush=True)
+
+
+def dashboard(
+    host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT",
+                                      help="port")] = 8501,
+    poll: Annotated[float, typer.Option(
+        min=0.5, help="seconds between lake polls while Redis is unreachable")] = 5.0,
+) -> None:
+    """Serve the live NiceGUI dashboard."""
+    from lite.cli_common import load_settings as _settings
+    from web.app import serve
+
+    serve(_settings(), host=host, port=port, poll_s=poll)
+
+
+def up(
+    simulate: Annotated[float | None, typer.Option(
+        "--simulate", min=0.001, help="also run the simulator at RATE orders/s")] = None,
+    full: Annotated[bool, typer.Option("--full", help="also the full-profile services")] = False,
+    seed_if_empty: Annotated[bool, typer.Option(
+        "--seed-if-empty", help="seed 30 days of history when orders is empty")] = False,
+    catch_up_days: Annotated[int, typer.Option(
+        min=0, help="backfill missing lake days among the last N (0: none)")] = 30,
+    every: Annotated[float, typer.Option(min=1.0, help="metrics interval in seconds")] = 30.0,
+    dashboard_port: Annotated[int, typer.Option(
+        min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="dashboard port")] = 8501,
+    api_port: Annotated[int, typer.Option(
+        min=1, max=65535, envvar="SHOPLAKE_API_PORT", help="API port")] = 8000,
+    keep_services: Annotated[bool, typer.Option(
+        "--keep-services", help="leave PostgreSQL, S3 and Redis running on exit")] = False,
+) -> None:
+    """Start the platform on this host and keep it running until Ctrl-C or SIGTERM."""
+    from lite.cli_common import load_settings as _settings
+    from lite.up import UpOptions, run_up
+
+    options = UpOptions(
+        simulate=simulate, full=full, seed_if_empty=seed_if_empty, catch_up_days=catch_up_days,
+        every=every, dashboard_port=dashboard_port, api_port=api_port,
+        keep_services=keep_services,
+    )
+    raise typer.Exit(run_up(_settings(), options, print_line=lambda s: print(s, flush=True)))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``metrics``, ``simulate``, ``dashboard`` and ``up`` to the ``shoplake`` command."""
+    app.add_typer(metrics_app, name="metrics")
+    app.command("simulate")(simulate)
+    app.command("dashboard")(dashboard)
+    app.command("up")(up)

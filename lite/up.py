@@ -1,0 +1,269 @@
+"""``shoplake up``: the whole platform on this host, until Ctrl-C or SIGTERM.
+
+Services (PostgreSQL, S3, Redis) start through the service manager; the lake is
+caught up to yesterday; the metrics micro-batch (every 30 s) and the daily
+medallion run in threads of this process (Airflow takes them over later); the
+dashboard, the simulator, the CDC alerts and the API run as child processes in
+their own process groups. On a signal everything stops in reverse order and
+every pid file written here is removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from jobs.errors import ShoplakeError, UsageError
+from jobs.settings import Settings
+from lite.services import proc
+from lite.up_children import Child
+
+log = logging.getLogger(__name__)
+
+CORE_SERVICES = ["postgres", "s3", "redis"]
+MAX_RESTARTS = 3
+DAILY_CHECK_S = 60.0
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """What ``shoplake up`` runs besides the core services."""
+
+    simulate: float | None = None
+    full: bool = False
+    seed_if_empty: bool = False
+    catch_up_days: int = 30
+    every: float = 30.0
+    dashboard_port: int = 8501
+    api_port: int = 8000
+    keep_services: bool = False
+
+
+def available_commands() -> set[str]:
+    """Top-level commands (and ``group sub`` pairs) the ``shoplake`` CLI registers right now."""
+    import typer
+
+    from lite.cli import app
+
+    root = typer.main.get_command(app)
+    names: set[str] = set()
+    for name, cmd in getattr(root, "commands", {}).items():
+        names.add(name)
+        # typer vendors its own click: duck-type the group rather than isinstance
+        names.update(f"{name} {sub}" for sub in getattr(cmd, "commands", {}) or {})
+    return names
+
+
+def missing_days(first: dt.date | None, yesterday: dt.date, have: set[dt.date],
+                 window: int) -> list[dt.date]:
+    """Days from the first order (at most ``window`` back) to yesterday without gold output."""
+    if first is None or window <= 0:
+        return []
+    start = max(first, yesterday - dt.timedelta(days=window - 1))
+    days = [start + dt.timedelta(days=i) for i in range((yesterday - start).days + 1)]
+    return [d for d in days if d not in have]
+
+
+def catch_up(settings: Settings, window: int, say: Callable[[str], None]) -> int:
+    """Run the medallion for every missing day up to yesterday; returns how many ran."""
+    from zoneinfo import ZoneInfo
+
+    from jobs import medallion
+    from jobs.adapters import source_db
+    from jobs.adapters.lake.layout import DAILY_SUMMARY
+    from jobs.bootstrap import lake_for
+
+    tz = ZoneInfo(settings.timezone)
+    yesterday = dt.datetime.now(tz).date() - dt.timedelta(days=1)
+    with source_db.session(settings.dsn) as conn:
+        source_db.ensure_schema(conn)
+        row = conn.execute("SELECT min(order_date) FROM orders").fetchone()
+    first = row[0].astimezone(tz).date() if row and row[0] else None
+    lake = lake_for(settings)
+    lake.check()
+    todo = missing_days(first, yesterday, set(lake.partitions(DAILY_SUMMARY)), window)
+    if todo:
+        say(f"catching the lake up: {len(todo)} day(s), {todo[0]}..{todo[-1]}")
+    with medallion.pipeline(settings) as p:
+        for day in todo:
+            report = p.run_date(day)
+            say(f"  medallion {day}: {report['status']}, {report['counts']['bronze']} rows")
+    return len(todo)
+
+
+class Platform:
+    """The running platform: services started, threads and children to stop."""
+
+    def __init__(self, settings: Settings, options: UpOptions, say: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.options = options
+        self.say = say
+        self.home: Path = settings.data_path / "up"
+        self.pid_file = self.home / "up.pid"
+        self.stop = threading.Event()
+        self.children: list[Child] = []
+        self.threads: list[threading.Thread] = []
+        self.services: list[str] = []
+
+    # ---- start ----
+    def claim(self) -> None:
+        """One ``up`` per data dir: refuse a second, clear a stale pid file."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        other = proc.read_pid(self.pid_file)
+        if other is not None and other != os.getpid() and proc.is_ours(other, "up"):
+            where = self.settings.data_path
+            raise UsageError(f"shoplake up already runs (pid {other}) for {where}")
+        proc.write_pid(self.pid_file, os.getpid())
+
+    def start_services(self) -> None:
+        from lite.services import manager
+
+        names = [*CORE_SERVICES]
+        if self.options.full or self.settings.profile == "full":
+            names += [n for n, e in manager.REGISTRY.items() if e.full_only]
+        self.services = names
+        for st in manager.start(self.settings, names, full=self.options.full):
+            self.say(st.line())
+
+    def seed(self) -> None:
+        from jobs import seed as seed_job
+
+        self.say(seed_job.seed(self.settings, if_empty=True).line())
+
+    def start_children(self) -> None:
+        commands = available_commands()
+        o = self.options
+        wanted: list[tuple[str, list[str]]] = [
+            ("dashboard", ["dashboard", "--port", str(o.dashboard_port)])]
+        if o.simulate:
+            wanted.append(("simulator", ["simulate", "--rate", str(o.simulate)]))
+        if "alerts run" in commands:
+            wanted.append(("alerts", ["alerts", "run"]))
+        if "serve" in commands:
+            wanted.append(("api", ["serve", "--port", str(o.api_port)]))
+        for name, args in wanted:
+            child = Child(name, args, self.home)
+            self.children.append(child)
+            self.say(f"{name:<9} started  pid {child.start():<7} log {child.log_file}")
+
+    def start_schedules(self) -> None:
+        from jobs import dashboard_metrics
+
+        def metrics() -> None:
+            dashboard_metrics.run_every(self.settings, self.options.every, self.stop,
+                                        on_run=lambda r: log.info("%s", r.line()))
+
+        self.threads = [threading.Thread(target=metrics, name="metrics", daemon=True),
+                        threading.Thread(target=self._daily, name="medallion", daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def _daily(self) -> None:
+        from zoneinfo import ZoneInfo
+
+        day = dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
+        while not self.stop.wait(DAILY_CHECK_S):
+            today = dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
+            if today == day:
+                continue
+            day = today
+            try:  # a new day: the one that just ended goes through the medallion
+                catch_up(self.settings, max(2, self.options.catch_up_days), self.say)
+            except ShoplakeError as exc:
+                log.warning("daily medallion failed: %s", exc)
+
+    def wait_for_dashboard(self, timeout: float = 45.0) -> bool:
+        url = f"http://127.0.0.1:{self.options.dashboard_port}/health"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop.is_set():
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            self.stop.wait(0.3)
+        return False
+
+    def urls(self) -> list[str]:
+        s, o = self.settings, self.options
+        names = {c.name for c in self.children}
+        lines = [f"dashboard  http://127.0.0.1:{o.dashboard_port}"]
+        if "api" in names:
+            lines.append(f"API        http://127.0.0.1:{o.api_port}  (docs: /openapi.json)")
+        if s.native_s3:
+            lines.append(f"S3 console http://127.0.0.1:{s.s3_console_port}")
+        lines += [f"PostgreSQL {s.dsn.split('?')[0]}", f"Redis      {s.redis_url}"]
+        return lines
+
+    # ---- run and stop ----
+    def supervise(self) -> None:
+        """Until a signal: restart a child that died (a few times), and say so."""
+        while not self.stop.wait(1.0):
+            for child in self.children:
+                code = child.exit_code()
+                if code is None:
+                    continue
+                if child.restarts >= MAX_RESTARTS:
+                    continue
+                child.restarts += 1
+                self.say(f"{child.name} exited with code {code} (restart {child.restarts}/"
+                         f"{MAX_RESTARTS}); last log lines:\n{child.tail()}")
+                if child.restarts < MAX_RESTARTS:
+                    self.stop.wait(2.0 * child.restarts)
+                    child.start()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for child in reversed(self.children):
+            child.stop()
+            self.say(f"{child.name:<9} stopped")
+        for thread in self.threads:
+            thread.join(timeout=60)  # the metrics loop finishes its current run
+        if self.services and not self.options.keep_services:
+            from lite.services import manager
+
+            for st in manager.stop(self.settings, self.services):
+                self.say(st.line())
+        if proc.read_pid(self.pid_file) == os.getpid():
+            self.pid_file.unlink(missing_ok=True)
+
+
+def run_up(settings: Settings, options: UpOptions, print_line: Callable[[str], None]) -> int:
+    """Start everything, wait for Ctrl-C or SIGTERM, stop everything; the exit code."""
+    platform = Platform(settings, options, print_line)
+    previous = {sig: signal.signal(sig, lambda *_: platform.stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    platform.claim()
+    try:
+        steps: list[Callable[[], object]] = [platform.start_services]
+        if options.seed_if_empty:
+            steps.append(platform.seed)
+        steps.append(lambda: catch_up(settings, options.catch_up_days, print_line))
+        for step in steps:
+            if platform.stop.is_set():
+                return 130
+            step()
+        platform.start_schedules()
+        platform.start_children()
+        if not platform.wait_for_dashboard() and not platform.stop.is_set():
+            print_line(f"dashboard did not answer; log {platform.home / 'logs/dashboard.log'}")
+        print_line("shoplake is up:")
+        for line in platform.urls():
+            print_line(f"  {line}")
+        print_line("Ctrl-C stops everything")
+        platform.supervise()
+        print_line("stopping...")
+        return 0
+    finally:
+        platform.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,37 @@
+"""``shoplake dashboard``: the NiceGUI app serving the live dashboard page."""
+
+from __future__ import annotations
+
+import logging
+
+from nicegui import app, ui
+
+from jobs.settings import Settings
+from web.feeds import Feeds
+from web.page import DashboardPage
+from web.state import LiveState
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8501,
+          poll_s: float = 5.0) -> None:
+    """Serve the dashboard until interrupted (one shared state, one page per tab)."""
+    state = LiveState()
+    feeds = Feeds(settings, state, poll_s=poll_s)
+    app.on_startup(feeds.start)
+    app.on_shutdown(feeds.close)
+
+    @ui.page("/")
+    def index() -> None:
+        DashboardPage(state)
+
+    @app.get("/health")
+    def health() -> dict[str, object]:
+        view = state.view()
+        return {"status": "ok", "mode": view.mode, "version": view.version}
+
+    log.info("dashboard on http://%s:%s", host, port)
+    ui.run(host=host, port=port, title="shoplake dashboard", reload=False, show=False,
+           show_welcome_message=False, uvicorn_logging_level="warning", dark=False,
+           reconnect_timeout=10.0)

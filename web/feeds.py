@@ -1,0 +1,82 @@
+"""Feed the shared state: Redis pub/sub while it answers, else polling the lake."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from jobs.adapters import notify
+from jobs.bootstrap import lake_for
+from jobs.dashboard_metrics import EVENT, read_latest
+from jobs.errors import ShoplakeError
+from jobs.settings import Settings
+from web.state import LIVE, POLLING, LiveState
+
+log = logging.getLogger(__name__)
+
+
+class Feeds:
+    """A Redis listener thread and a lake poller thread, stopped together."""
+
+    def __init__(self, settings: Settings, state: LiveState, poll_s: float = 5.0) -> None:
+        self.settings = settings
+        self.state = state
+        self.poll_s = poll_s
+        self.stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._load_latest()
+        for name, target in (("redis-listener", self._listen), ("lake-poller", self._poll)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=3)
+
+    def _listen(self) -> None:
+        notify.listen(self.settings.redis_url, self._accept, self._on_redis, self.stop)
+
+    def _accept(self, message: dict[str, Any]) -> None:
+        self.state.accept(message)
+
+    def _on_redis(self, connected: bool, detail: str) -> None:
+        if connected:
+            self.state.set_mode(LIVE, "live: Redis pub/sub")
+            self._load_latest()  # catch up on what was published while we were away
+        else:
+            log.warning("%s; polling the lake every %.0f s", detail, self.poll_s)
+            self.state.set_mode(POLLING, f"{detail}: polling the lake every {self.poll_s:.0f} s")
+
+    def _poll(self) -> None:
+        while not self.stop.wait(self.poll_s):
+            if self.state.view().mode != LIVE:
+                self._from_lake()
+
+    def _load_latest(self) -> None:
+        try:
+            metrics = notify.latest_metrics(self.settings.redis_url)
+        except ShoplakeError:
+            metrics = None
+        if metrics:
+            self.state.accept(_wrap(metrics))
+        else:
+            self._from_lake()
+
+    def _from_lake(self) -> None:
+        try:
+            message = read_latest(lake_for(self.settings))
+        except ShoplakeError as exc:
+            log.warning("dashboard: cannot read the lake: %s", exc)
+            return
+        if message:
+            self.state.accept(message)
+
+
+def _wrap(metrics: dict[str, Any]) -> dict[str, Any]:
+    stamp = metrics.get("overall_metrics", {}).get("last_updated")
+    return {"event": EVENT, "timestamp": stamp, "run_id": metrics.get("run_id"), "metrics": metrics}
