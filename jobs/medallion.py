@@ -22,6 +22,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import duckdb
 import pyarrow as pa
 
+from jobs.adapters import trino_tables
 from jobs.adapters.lake import Lake, Staging
 from jobs.adapters.lake.layout import (
     BRONZE_ORDERS,
@@ -177,6 +178,7 @@ class Pipeline:
         with self.lake.staged(run_id) as stage:
             for name, aggregate in gold_rules.GOLD_TABLES.items():
                 self._write(stage, aggregate(rows, day), GOLD_DATASETS[name], day)
+        trino_tables.after_medallion(self.settings)  # full profile: Trino sees the new partitions
         n = self.con.execute("SELECT count(*) FROM _silver").fetchone()
         self.con.execute("DROP TABLE _silver")
         return {"step": "gold", "date": day.isoformat(), "run_id": run_id,

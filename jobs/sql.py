@@ -20,7 +20,7 @@ from jobs.domain import gold, silver
 from jobs.errors import ServiceUnavailable, UsageError
 from jobs.settings import Settings
 
-ENGINES = ("duckdb",)  # trino joins in the full profile
+ENGINES = ("duckdb", "trino")  # trino: the full profile's server (lite.services.trino)
 FORMATS = ("table", "csv", "json")
 _EMPTY_DAY = dt.date(1970, 1, 1)
 
@@ -69,6 +69,10 @@ def run_sql(settings: Settings, query: str, engine: str = "duckdb") -> QueryResu
     """Run ``query`` over the lake views; bad SQL is a one-line UsageError."""
     if engine not in ENGINES:
         raise UsageError(f"unknown engine '{engine}' (choose {', '.join(ENGINES)})")
+    if engine == "trino":
+        from jobs.adapters import trino
+
+        return QueryResult(*trino.query(settings, query))
     lake = lake_for(settings)
     lake.check()
     con = lake.connect()
