@@ -33,7 +33,6 @@ TEST_DATA_DIR = Path(
 )
 TEST_PG_PORT = int(os.environ.get("SHOPLAKE_TEST_PG_PORT") or 55434)
 TEST_S3_PORT = int(os.environ.get("SHOPLAKE_TEST_S3_PORT") or 59000)
-# not 58379: tests/integration/conftest_redis.py runs its own Redis there
 TEST_POOL_REDIS_PORT = int(os.environ.get("SHOPLAKE_TEST_POOL_REDIS_PORT") or 56379)
 USE_DOCKER = os.environ.get("SHOPLAKE_TEST_DOCKER") == "1"
 KEEP_SERVICES = os.environ.get("SHOPLAKE_TEST_KEEP_SERVICES") == "1"

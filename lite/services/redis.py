@@ -70,7 +70,7 @@ class RedisService(Service):
         import redis
 
         client = redis.Redis(
-            host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1
+            host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1
         )
         try:
             return bool(client.ping())

@@ -23,7 +23,6 @@ from jobs.adapters.registry.local import LocalRegistry
 from jobs.domain.recommender import ModelBundle
 from jobs.settings import Settings
 from jobs.training import TrainConfig, fit_bundle
-from tests.integration.conftest_redis import redis_settings  # noqa: F401 (fixture)
 from tests.unit.test_recommender import generated_orders
 
 TOKEN = "s3cret-token"
@@ -39,9 +38,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelBundle
 
 
 @pytest.fixture
-def api_settings(redis_settings: Settings) -> Settings:  # noqa: F811
-    redis.Redis.from_url(redis_settings.redis_url).flushdb()
-    return redis_settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+def api_settings(redis_pool_settings: Settings) -> Settings:
+    redis.Redis.from_url(redis_pool_settings.redis_url).flushdb()
+    return redis_pool_settings.model_copy(update={"api_token": SecretStr(TOKEN)})
 
 
 @pytest.fixture
@@ -183,9 +182,9 @@ def test_no_model_yet_is_503_not_500(api_settings: Settings, tmp_path: Path) -> 
 
 # ---------------------------------------------------------------- schema fuzzing
 @pytest.fixture(scope="module")
-def live_url(redis_settings: Settings, trained) -> Iterator[str]:  # noqa: F811
+def live_url(redis_pool_settings: Settings, trained) -> Iterator[str]:
     """The API under uvicorn on a free loopback port, as `shoplake serve` runs it."""
-    settings = redis_settings.model_copy(update={"api_token": SecretStr(TOKEN)})
+    settings = redis_pool_settings.model_copy(update={"api_token": SecretStr(TOKEN)})
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
