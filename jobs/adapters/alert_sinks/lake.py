@@ -9,13 +9,8 @@ import pyarrow as pa
 
 from jobs.adapters.alert_sinks.base import Alert, Sink
 from jobs.adapters.lake import Lake, parquet_bytes
+from jobs.adapters.lake.layout import ALERTS
 from jobs.domain.rules import ALERT_FIELDS
-
-BUCKET, PREFIX = "gold", "alerts"
-
-
-def alerts_key(day: dt.date, batch_key: str) -> str:
-    return f"{PREFIX}/date={day.isoformat()}/part-{batch_key}.parquet"
 
 
 def _day(alert: Alert) -> dt.date:
@@ -47,4 +42,4 @@ class LakeSink(Sink):
             by_day.setdefault(_day(alert), []).append(alert)
         for day, group in by_day.items():
             data = parquet_bytes(alerts_table(group))
-            self.lake.put_bytes(BUCKET, alerts_key(day, batch_key), data)
+            self.lake.put_bytes(ALERTS.bucket, ALERTS.part_key(day, batch_key), data)

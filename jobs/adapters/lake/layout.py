@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from fnmatch import fnmatch
 
 PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})/")
 STAGING_PREFIX = "_staging"
@@ -35,9 +36,13 @@ class Dataset:
         """Key pattern matching every partition (for DuckDB globbing)."""
         return f"{self.name}/date=*/{self.filename}"
 
+    def part_key(self, day: dt.date, part: str) -> str:
+        """The key of one part of an appended dataset (``filename`` is a ``part-*`` pattern)."""
+        return f"{self.name}/date={day.isoformat()}/{self.filename.replace('*', part)}"
+
     def day_of(self, key: str) -> dt.date | None:
         """The partition date of a key of this dataset, else None."""
-        if not (key.startswith(self.prefix) and key.endswith("/" + self.filename)):
+        if not (key.startswith(self.prefix) and fnmatch(key.rsplit("/", 1)[-1], self.filename)):
             return None
         m = PARTITION_RE.search(key[len(self.prefix) - 1 :])
         return dt.date.fromisoformat(m.group(1)) if m else None
@@ -55,6 +60,8 @@ DAILY_SUMMARY = Dataset("gold", "daily_summary")
 CATEGORY_PERFORMANCE = Dataset("gold", "category_performance")
 REGIONAL_PERFORMANCE = Dataset("gold", "regional_performance")
 VALIDATION_REPORT = Dataset("gold", "validation", "report.json")
+# appended in parts, one file per delivered batch of alerts (see part_key)
+ALERTS = Dataset("gold", "alerts", "part-*.parquet")
 
 GOLD_DATASETS = {
     "daily_summary": DAILY_SUMMARY,
