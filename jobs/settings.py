@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Credentials of the native, loopback-only MinIO. Accepted only while the S3
 # endpoint is on this host; anything reachable from elsewhere needs real ones.
 DEV_S3_ACCESS_KEY = "shoplake"
-DEV_S3_SECRET_KEY = "shoplake-dev-only"  # noqa: S105 - development default, refused off-host
+DEV_S3_SECRET_KEY = "shoplake-dev-only"
 
 LAKE_BUCKETS = ("bronze", "silver", "gold")
 
@@ -61,6 +61,7 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    airflow_port: int = 8080
     # full profile: SQL on the lake
     trino_port: int = 8088
     trino_heap: str = "2560M"

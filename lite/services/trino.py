@@ -38,7 +38,7 @@ def installed() -> bool:
     return stamp.exists() and stamp.read_text().split() == list(PLUGINS)
 
 
-def install() -> str:
+def install_server() -> str:
     """Fetch and unpack the server once (lib, bin and PLUGINS); say where it is."""
     home = install_dir()
     if installed():
@@ -102,12 +102,12 @@ class Trino(Service):
     def ports(self) -> list[int]:
         return [client.port(self.settings)]
 
-    def fetch(self) -> str:
+    def install(self) -> str:
         """Obtain the server (once) and say where it came from (``shoplake services install``)."""
-        return install()
+        return install_server()
 
     def prepare(self) -> None:
-        install()
+        install_server()
         java_home()  # fail before launching, with the one-line reason
         shutil.rmtree(self.etc, ignore_errors=True)
         for path in ("data/tmp", "metastore", "etc/catalog"):

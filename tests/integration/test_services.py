@@ -24,15 +24,18 @@ from tests.conftest import USE_DOCKER, settings_for_tests
 
 pytestmark = pytest.mark.integration
 native_only = pytest.mark.skipif(USE_DOCKER, reason="manages native services")
+# the lite data services; Airflow has its own test (tests/integration/test_airflow_service.py)
+CORE = ["postgres", "s3", "redis"]
 
 
 @pytest.fixture
 def own(tmp_path: Path) -> Iterator[Settings]:
     """A private pair of services (own data dir and ports), stopped whatever happens."""
     # a short path: the PostgreSQL socket lives in the data dir
-    pg_port, s3_port, console_port = _free_ports(3)
+    pg_port, s3_port, console_port, redis_port = _free_ports(4)
     settings = settings_for_tests(data_dir=Path(f"/tmp/slt-{os.getpid()}-{tmp_path.name[-6:]}"),
-                                  pg_port=pg_port, s3_port=s3_port, s3_console_port=console_port)
+                                  pg_port=pg_port, s3_port=s3_port, s3_console_port=console_port,
+                                  redis_url=f"redis://127.0.0.1:{redis_port}/0")
     yield settings
     manager.stop(settings, None)
     shutil.rmtree(settings.data_dir, ignore_errors=True)
@@ -55,19 +58,19 @@ def _pids(statuses: list[manager.ServiceStatus]) -> dict[str, int]:
 
 @native_only
 def test_start_status_restart_stop(own: Settings) -> None:
-    started = manager.start(own, None)
-    assert [st.name for st in started] == ["postgres", "s3"]
+    started = manager.start(own, CORE)
+    assert [st.name for st in started] == CORE
     assert all(st.running for st in started), [st.line() for st in started]
     pids = _pids(started)
-    assert set(pids) == {"postgres", "s3"}
+    assert set(pids) == set(CORE)
     if os.geteuid() == 0:  # PostgreSQL refuses root: it must run as the service user
         assert psutil.Process(pids["postgres"]).username() == "shoplake"
 
-    status = manager.status(own, None)
+    status = manager.status(own, CORE)
     assert _pids(status) == pids and all(st.running for st in status)
     assert "wal_level=logical" in status[0].detail
 
-    again = manager.start(own, None)  # idempotent: same processes, nothing new
+    again = manager.start(own, CORE)  # idempotent: same processes, nothing new
     assert _pids(again) == pids and all("already running" in st.detail for st in again)
 
     stopped = manager.stop(own, None)
@@ -76,7 +79,7 @@ def test_start_status_restart_stop(own: Settings) -> None:
         assert not proc.alive(pid), f"pid {pid} still running after stop"
     assert not proc.port_open("127.0.0.1", own.pg_port)
     assert not proc.port_open("127.0.0.1", own.s3_port)
-    assert not any(st.running for st in manager.status(own, None))
+    assert not any(st.running for st in manager.status(own, CORE))
     assert all("not running" in st.detail for st in manager.stop(own, None))
 
 
@@ -89,7 +92,7 @@ def test_data_survives_restart(own: Settings) -> None:
     client(own).put_object("bronze", "kept/one.txt", io.BytesIO(b"hello"), 5)
     manager.stop(own, None)
 
-    manager.start(own, None)
+    manager.start(own, ["postgres", "s3"])
     with psycopg.connect(own.dsn) as conn:
         assert conn.execute("SELECT x FROM kept").fetchone() == (42,)
     assert client(own).get_object("bronze", "kept/one.txt").read() == b"hello"
@@ -140,8 +143,9 @@ def test_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_external_servers_are_not_managed(tmp_path: Path) -> None:
     settings = settings_for_tests(data_dir=tmp_path, source_dsn="postgresql://u@127.0.0.1:1/x",
-                                  s3_endpoint="http://127.0.0.1:1")
-    for st in manager.start(settings, None):
+                                  s3_endpoint="http://127.0.0.1:1",
+                                  redis_url="redis://redis.invalid:6379/0")
+    for st in manager.start(settings, CORE):
         assert st.detail == "external" and st.pid is None and not st.running
     assert not (tmp_path / "services").exists()
 

@@ -1,0 +1,3 @@
+-- compose.lite.yml: Airflow's metadata database next to the shop's (the native
+-- service creates it itself; see lite/services/airflow.py)
+CREATE DATABASE airflow;

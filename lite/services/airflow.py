@@ -1,0 +1,210 @@
+"""Airflow 3 standalone (API server, scheduler, DAG processor, triggerer) as a native service.
+
+Its metadata lives in a database ``airflow`` on the native PostgreSQL; it runs from
+its own virtual environment (``lite.airflow_venv``); the API server listens on
+127.0.0.1. The log servers bind every interface: Airflow hard-codes their host
+(``airflow.utils.serve_logs.core``), so we only move their ports; they answer
+requests signed with this instance's JWT secret only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+
+import httpx
+import psutil
+import psycopg
+from psycopg import sql
+
+from jobs.errors import ServiceUnavailable
+from jobs.settings import Settings
+from lite import airflow_config, airflow_venv
+from lite.services import proc
+from lite.services.base import Service, ServiceStatus
+
+log = logging.getLogger(__name__)
+
+DATABASE = "airflow"
+COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
+
+
+def session_members(leader: int) -> list[psutil.Process]:
+    """The live processes of the session ``leader`` leads (tasks change group, not session)."""
+    members = []
+    for p in psutil.process_iter():
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getsid(p.pid) == leader and p.status() != psutil.STATUS_ZOMBIE:
+                members.append(p)
+    return members
+
+
+def _home_of(pid: int) -> str | None:
+    """The AIRFLOW_HOME a process runs with (None: gone or not readable)."""
+    try:
+        return psutil.Process(pid).environ().get("AIRFLOW_HOME")
+    except psutil.Error:
+        return None
+
+
+def _label(p: psutil.Process) -> str:
+    try:
+        return f"{p.pid} ({' '.join(p.cmdline()[-2:])})"
+    except psutil.Error:
+        return str(p.pid)
+
+
+class AirflowService(Service):
+    """``airflow standalone`` with AIRFLOW_HOME in ``data/services/airflow``."""
+
+    name = "airflow"
+    # migrating a fresh metadata database and starting four components takes a while
+    start_timeout = 240.0
+    # the scheduler, API server and triggerer exit within seconds of SIGINT; the DAG
+    # processor of 3.3.2 sometimes hangs in interpreter shutdown (measured): it is killed
+    # after this grace, which costs nothing (it only parses DAG files)
+    stop_timeout = 20.0
+    # SIGINT to the whole group: standalone then stops its components; SIGTERM to the
+    # parent alone would orphan them
+    stop_signal = signal.SIGINT
+
+    def __init__(self, settings: Settings, port: int | None = None, database: str = DATABASE):
+        super().__init__(settings)
+        self.port = port or airflow_config.airflow_port(settings)
+        self.database = database
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ports(self) -> list[int]:
+        return [self.port, *airflow_config.log_ports(self.port)]
+
+    def env(self) -> dict[str, str]:
+        return airflow_config.airflow_env(self.settings, self.home, self.database, self.port)
+
+    def command(self) -> list[str]:
+        return [str(airflow_venv.bin_dir() / "airflow"), "standalone"]
+
+    def install(self) -> str:
+        """Create Airflow's virtual environment once (``shoplake services install``)."""
+        return airflow_venv.ensure()
+
+    def prepare(self) -> None:
+        self.install()
+        self._create_database()
+        t0 = time.monotonic()
+        with self.log_file.open("ab") as out:
+            try:
+                subprocess.run([str(airflow_venv.bin_dir() / "airflow"), "db", "migrate"],
+                               env=self.env(), cwd=self.home, stdout=out,
+                               stderr=subprocess.STDOUT, check=True, timeout=600)
+            except (OSError, subprocess.SubprocessError) as exc:
+                tail = proc.log_tail(self.log_file)
+                raise ServiceUnavailable(f"airflow db migrate failed ({exc}):\n{tail}") from exc
+        log.info("airflow metadata database migrated in %.1f s", time.monotonic() - t0)
+
+    def _create_database(self) -> None:
+        dsn = self.settings.dsn
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                     (self.database,)).fetchone()
+                if not found:
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(
+                        sql.Identifier(self.database)))
+        except psycopg.Error as exc:
+            raise ServiceUnavailable(
+                f"airflow needs PostgreSQL for its metadata ({exc.__class__.__name__}): "
+                "start it first (`shoplake services start postgres`)") from None
+
+    def health(self) -> dict[str, str]:
+        """Each component's status from the API server's health endpoint (empty: no answer)."""
+        try:
+            r = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=2)
+            body = r.json() if r.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return {c: str((body.get(c) or {}).get("status")) for c in COMPONENTS}
+
+    def healthy(self) -> bool:
+        states = self.health()
+        return bool(states) and all(s == "healthy" for s in states.values())
+
+    def pid(self) -> int | None:
+        # the command line does not name our folder; the environment does. A leader that
+        # died with its components still running keeps its pid file, so stop finds them
+        pid = proc.read_pid(self.pid_file)
+        if pid is None:
+            return None
+        if _home_of(pid) == str(self.home) or self._orphaned_session(pid):
+            return pid
+        log.warning("airflow: removed stale pid file (pid %s is gone or not ours)", pid)
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def password(self) -> str | None:
+        """The admin password the simple auth manager generated, once it has."""
+        try:
+            users = json.loads((self.home / PASSWORD_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return users.get("admin") if isinstance(users, dict) else None
+
+    def describe(self) -> str:
+        password = self.password()
+        login = f"login admin / {password}" if password else "login: see the log"
+        return f"Airflow {airflow_venv.AIRFLOW_VERSION} UI {self.url}, {login}"
+
+    def start(self) -> ServiceStatus:
+        try:
+            st = super().start()
+        except BaseException:
+            # the base class signals the leader only; take its components down too
+            self._stop_session(proc.read_pid(self.pid_file))
+            raise
+        # the login goes where the user looks: the line `services start` prints
+        return ServiceStatus(st.name, st.running, st.pid, st.url,
+                             f"{st.detail}; {self.describe()}")
+
+    def stop(self) -> ServiceStatus:
+        pid = self.pid()
+        if pid is None:
+            return ServiceStatus(self.name, False, None, self.url, "not running")
+        left = self._stop_session(pid)
+        self.pid_file.unlink(missing_ok=True)
+        detail = f"stopped pid {pid}" + (f"; killed {left} straggler(s)" if left else "")
+        return ServiceStatus(self.name, False, None, self.url, detail)
+
+    def _orphaned_session(self, sid: int) -> bool:
+        """True when the session ``sid`` still has our processes (its leader may be dead)."""
+        return any(_home_of(p.pid) == str(self.home) for p in session_members(sid))
+
+    def _stop_session(self, pid: int | None) -> int:
+        """SIGINT to the group, wait, SIGKILL whatever of the session remains; how many."""
+        if pid is None:
+            return 0
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, self.stop_signal)
+        deadline = time.monotonic() + self.stop_timeout
+        while time.monotonic() < deadline:
+            proc.reap(pid, 0.2)  # our child when we started it: collect the zombie
+            if not session_members(pid):
+                break
+            time.sleep(0.3)
+        stragglers = session_members(pid)
+        labels = [_label(p) for p in stragglers]
+        for p in stragglers:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(stragglers, timeout=10)
+        if stragglers:
+            log.warning("airflow: killed after %.0f s of SIGINT: %s", self.stop_timeout,
+                        ", ".join(labels))
+        return len(stragglers)

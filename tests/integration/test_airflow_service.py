@@ -1,0 +1,215 @@
+"""The native Airflow service: starts, runs the DAGs on its own schedule, catches up, stops clean.
+
+One Airflow (all four components) serves the whole module; the tests run in file
+order and the last one stops it. Port: SHOPLAKE_TEST_AIRFLOW_PORT (58080; log
+servers +713/+714).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pyarrow as pa
+import pytest
+from psycopg import sql
+
+from jobs import seed
+from jobs.adapters import notify
+from jobs.adapters.lake.layout import (
+    BRONZE_ORDERS,
+    GOLD_DATASETS,
+    REJECTED_ORDERS,
+    SILVER_ORDERS,
+    Dataset,
+)
+from jobs.bootstrap import lake_for
+from jobs.settings import Settings
+from lite import airflow_config
+from lite.services import proc
+from lite.services.airflow import AirflowService, session_members
+
+pytestmark = pytest.mark.integration
+
+PORT = int(os.environ.get("SHOPLAKE_TEST_AIRFLOW_PORT") or 58080)
+TODAY = dt.datetime.now(dt.UTC).date()
+# clear of yesterday, which the scheduler runs by itself as soon as it starts
+DAYS = [TODAY - dt.timedelta(days=n) for n in (4, 3, 2)]
+MEDALLION = "medallion_postgres_minio_pipeline"
+DATASETS = [BRONZE_ORDERS, SILVER_ORDERS, REJECTED_ORDERS, *GOLD_DATASETS.values()]
+RUN_METADATA = ["_ingested_at", "_run_id"]
+
+
+class Api:
+    """The Airflow REST API with the admin's token."""
+
+    def __init__(self, svc: AirflowService) -> None:
+        self.base = svc.url
+        r = httpx.post(f"{self.base}/auth/token", timeout=10,
+                       json={"username": "admin", "password": svc.password()})
+        r.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = httpx.get(f"{self.base}/api/v2{path}", headers=self.headers, params=params,
+                      timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        r = httpx.post(f"{self.base}/api/v2{path}", headers=self.headers, json=body, timeout=10)
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
+
+
+def wait_for(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def snapshot(settings: Settings, day: dt.date) -> dict[str, pa.Table]:
+    """Every lake table of ``day``, without the per-run columns, in a stable row order."""
+    lake = lake_for(settings)
+    out = {}
+    for ds in DATASETS:
+        t = lake.read_table(ds, day)
+        t = t.drop_columns([c for c in RUN_METADATA if c in t.column_names])
+        keys = [c for c in ("order_id", "category", "region", "date") if c in t.column_names]
+        out[f"{ds.bucket}/{ds.name}"] = t.sort_by([(k, "ascending") for k in keys])
+    return out
+
+
+def run_ids(settings: Settings, dataset: Dataset, day: dt.date) -> set[str]:
+    return set(lake_for(settings).read_table(dataset, day).column("_run_id").to_pylist())
+
+
+@pytest.fixture(scope="module")
+def source(services_settings: Settings, s3_settings_module: Settings,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A fresh source database with five seeded days up to now; a private data dir."""
+    admin = services_settings.dsn
+    name = f"t_af_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(admin, dbname=name)
+    settings = services_settings.model_copy(update={
+        "source_dsn": dsn, "data_dir": tmp_path_factory.mktemp("af-data"), "registry": "local"})
+    seed.seed(settings, days=5, orders_per_day=200, seed=9, end_date=TODAY)
+    yield settings
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def s3_settings_module(services_settings: Settings) -> Settings:
+    from lite.services.s3 import ensure_buckets
+
+    ensure_buckets(services_settings)
+    return services_settings
+
+
+def by_cli(source: Settings) -> dict[dt.date, dict[str, pa.Table]]:
+    """The lake after three ``shoplake medallion run`` calls."""
+    env = {**os.environ, **airflow_config.settings_env(source)}
+    shoplake = Path(sys.executable).parent / "shoplake"
+    for day in DAYS:
+        subprocess.run([str(shoplake), "medallion", "run", "--date", day.isoformat()],
+                       env=env, check=True, capture_output=True, timeout=120)
+    return {day: snapshot(source, day) for day in DAYS}
+
+
+@pytest.fixture(scope="module")
+def airflow(source: Settings, redis_pool_settings: Settings) -> Iterator[AirflowService]:
+    """The native service on the test port with a fresh metadata database."""
+    database = f"airflow_t_{uuid.uuid4().hex[:10]}"
+    svc = AirflowService(source, port=PORT, database=database)
+    status = svc.start()
+    assert status.running, status
+    yield svc
+    svc.stop()
+    with psycopg.connect(source.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(database)))
+
+
+def test_starts_on_loopback_with_every_component_healthy(airflow: AirflowService) -> None:
+    assert airflow.health() == dict.fromkeys(
+        ("metadatabase", "scheduler", "triggerer", "dag_processor"), "healthy")
+    assert airflow.password() and "login admin / " in airflow.describe()
+    listening = {c.laddr.port: c.laddr.ip for p in session_members(airflow.pid() or -1)
+                 for c in p.net_connections("tcp") if c.status == "LISTEN"}
+    assert listening.get(PORT) == "127.0.0.1"
+    dags = {d["dag_id"]: d for d in Api(airflow).get("/dags")["dags"]}
+    assert set(dags) >= {MEDALLION, "micro_batch_dashboard", "recommendation_training"}
+    assert not any(d["is_paused"] for d in dags.values())
+
+
+def test_runs_the_dashboard_micro_batch_on_its_own_schedule(
+        airflow: AirflowService, source: Settings) -> None:
+    api = Api(airflow)
+
+    def two_scheduled_successes() -> list[dict[str, Any]]:
+        runs = [r for r in api.runs("micro_batch_dashboard")
+                if r["run_type"] == "scheduled" and r["state"] == "success"]
+        return runs if len(runs) >= 2 else []
+
+    runs = wait_for("two scheduled micro-batch runs", two_scheduled_successes, 150)
+    starts = sorted(dt.datetime.fromisoformat(r["run_after"]) for r in runs)
+    assert (starts[1] - starts[0]).total_seconds() >= 29  # the 30 s timetable, not a burst
+    client = notify.client(source.redis_url)
+    assert client.get(notify.LAST_UPDATE_KEY) is not None
+
+
+def test_catch_up_over_three_days_equals_three_cli_runs(
+        airflow: AirflowService, source: Settings) -> None:
+    api = Api(airflow)
+    # right before the backfill: the test buckets are shared with other test sessions
+    cli = by_cli(source)
+    before = {day: run_ids(source, BRONZE_ORDERS, day) for day in DAYS}
+    api.post("/backfills", {
+        "dag_id": MEDALLION, "from_date": f"{DAYS[0]}T00:00:00Z",
+        "to_date": f"{DAYS[-1]}T00:00:00Z", "reprocess_behavior": "completed",
+        "max_active_runs": 3, "run_backwards": False, "dag_run_conf": {}})
+
+    def finished() -> list[dict[str, Any]]:
+        runs = [r for r in api.runs(MEDALLION) if r["run_type"] == "backfill"]
+        done = len(runs) == len(DAYS) and all(r["state"] in ("success", "failed") for r in runs)
+        return runs if done else []
+
+    runs = wait_for("the backfill's three runs", finished, 180)
+    assert sorted(r["logical_date"][:10] for r in runs) == [d.isoformat() for d in DAYS]
+    assert {r["state"] for r in runs} == {"success"}
+    for day in DAYS:
+        # rewritten by Airflow (new run ids), and equal to what the CLI wrote
+        assert run_ids(source, BRONZE_ORDERS, day).isdisjoint(before[day])
+        after = snapshot(source, day)
+        for name, table in cli[day].items():
+            assert after[name].equals(table), f"{name} {day} differs from the CLI's"
+
+
+def test_stop_leaves_no_process_behind(airflow: AirflowService) -> None:
+    pid = airflow.pid()
+    assert pid is not None
+    status = airflow.stop()
+    assert not status.running
+    assert session_members(pid) == []
+    assert not any(proc.port_open("127.0.0.1", p) for p in airflow.ports())
+    assert not airflow.pid_file.exists()
