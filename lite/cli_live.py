@@ -77,13 +77,13 @@ def up(
         "--seed-if-empty", help="seed 30 days of history when orders is empty")] = False,
     catch_up_days: Annotated[int, typer.Option(
         min=0, help="backfill missing lake days among the last N (0: none)")] = 30,
-    every: Annotated[float, typer.Option(min=1.0, help="metrics interval in seconds")] = 30.0,
     dashboard_port: Annotated[int, typer.Option(
         min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="dashboard port")] = 8501,
     api_port: Annotated[int, typer.Option(
         min=1, max=65535, envvar="SHOPLAKE_API_PORT", help="API port")] = 8000,
     keep_services: Annotated[bool, typer.Option(
-        "--keep-services", help="leave PostgreSQL, S3 and Redis running on exit")] = False,
+        "--keep-services", help="leave the services (PostgreSQL, S3, Redis, Airflow) running"
+    )] = False,
 ) -> None:
     """Start the platform on this host and keep it running until Ctrl-C or SIGTERM."""
     from lite.cli_common import load_settings as _settings
@@ -91,7 +91,7 @@ def up(
 
     options = UpOptions(
         simulate=simulate, full=full, seed_if_empty=seed_if_empty, catch_up_days=catch_up_days,
-        every=every, dashboard_port=dashboard_port, api_port=api_port,
+        dashboard_port=dashboard_port, api_port=api_port,
         keep_services=keep_services,
     )
     raise typer.Exit(run_up(_settings(), options, print_line=lambda s: print(s, flush=True)))

@@ -1,11 +1,12 @@
 """``shoplake up``: the whole platform on this host, until Ctrl-C or SIGTERM.
 
-Services (PostgreSQL, S3, Redis) start through the service manager; the lake is
-caught up to yesterday; the metrics micro-batch (every 30 s) and the daily
-medallion run in threads of this process (Airflow takes them over later); the
-dashboard, the simulator, the CDC alerts and the API run as child processes in
-their own process groups. On a signal everything stops in reverse order and
-every pid file written here is removed.
+Services (PostgreSQL, S3, Redis, Airflow) start through the service manager; the
+lake is caught up to yesterday once (the medallion DAG does not catch up by
+itself); from then on Airflow runs the schedules: the metrics micro-batch every
+30 s, the daily medallion and the training. The dashboard, the simulator, the
+CDC alerts and the API run as child processes in their own process groups. On a
+signal everything stops in reverse order and every pid file written here is
+removed.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ from pathlib import Path
 
 import httpx
 
-from jobs.errors import ShoplakeError, UsageError
+from jobs.errors import UsageError
 from jobs.settings import Settings
 from lite.services import proc
 from lite.up_children import Child
 
 log = logging.getLogger(__name__)
 
-CORE_SERVICES = ["postgres", "s3", "redis"]
+CORE_SERVICES = ["postgres", "s3", "redis", "airflow"]
 MAX_RESTARTS = 3
-DAILY_CHECK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,6 @@ class UpOptions:
     full: bool = False
     seed_if_empty: bool = False
     catch_up_days: int = 30
-    every: float = 30.0
     dashboard_port: int = 8501
     api_port: int = 8000
     keep_services: bool = False
@@ -101,7 +100,7 @@ def catch_up(settings: Settings, window: int, say: Callable[[str], None]) -> int
 
 
 class Platform:
-    """The running platform: services started, threads and children to stop."""
+    """The running platform: services started and children to stop."""
 
     def __init__(self, settings: Settings, options: UpOptions, say: Callable[[str], None]) -> None:
         self.settings = settings
@@ -111,7 +110,6 @@ class Platform:
         self.pid_file = self.home / "up.pid"
         self.stop = threading.Event()
         self.children: list[Child] = []
-        self.threads: list[threading.Thread] = []
         self.services: list[str] = []
 
     # ---- start ----
@@ -155,32 +153,6 @@ class Platform:
             self.children.append(child)
             self.say(f"{name:<9} started  pid {child.start():<7} log {child.log_file}")
 
-    def start_schedules(self) -> None:
-        from jobs import dashboard_metrics
-
-        def metrics() -> None:
-            dashboard_metrics.run_every(self.settings, self.options.every, self.stop,
-                                        on_run=lambda r: log.info("%s", r.line()))
-
-        self.threads = [threading.Thread(target=metrics, name="metrics", daemon=True),
-                        threading.Thread(target=self._daily, name="medallion", daemon=True)]
-        for thread in self.threads:
-            thread.start()
-
-    def _daily(self) -> None:
-        from zoneinfo import ZoneInfo
-
-        day = dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
-        while not self.stop.wait(DAILY_CHECK_S):
-            today = dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
-            if today == day:
-                continue
-            day = today
-            try:  # a new day: the one that just ended goes through the medallion
-                catch_up(self.settings, max(2, self.options.catch_up_days), self.say)
-            except ShoplakeError as exc:
-                log.warning("daily medallion failed: %s", exc)
-
     def wait_for_dashboard(self, timeout: float = 45.0) -> bool:
         url = f"http://127.0.0.1:{self.options.dashboard_port}/health"
         deadline = time.monotonic() + timeout
@@ -201,6 +173,10 @@ class Platform:
             lines.append(f"API        http://127.0.0.1:{o.api_port}  (docs: /openapi.json)")
         if s.native_s3:
             lines.append(f"S3 console http://127.0.0.1:{s.s3_console_port}")
+        if "airflow" in self.services:
+            from lite.services.airflow import AirflowService
+
+            lines.append(AirflowService(s).describe())
         lines += [f"PostgreSQL {s.dsn.split('?')[0]}", f"Redis      {s.redis_url}"]
         return lines
 
@@ -226,8 +202,6 @@ class Platform:
         for child in reversed(self.children):
             child.stop()
             self.say(f"{child.name:<9} stopped")
-        for thread in self.threads:
-            thread.join(timeout=60)  # the metrics loop finishes its current run
         if self.services and not self.options.keep_services:
             from lite.services import manager
 
@@ -252,7 +226,6 @@ def run_up(settings: Settings, options: UpOptions, print_line: Callable[[str], N
             if platform.stop.is_set():
                 return 130
             step()
-        platform.start_schedules()
         platform.start_children()
         if not platform.wait_for_dashboard() and not platform.stop.is_set():
             print_line(f"dashboard did not answer; log {platform.home / 'logs/dashboard.log'}")
