@@ -48,7 +48,8 @@ def _load(dsn: str, rate: float, duration: float, threads: int, stats: dict) -> 
                 conn.execute(
                     "INSERT INTO orders (order_id, customer_id, product_name, price, quantity,"
                     " total, status) VALUES (%s, 'CUST-B', 'Bench', %s, 1, %s, 'pending')",
-                    (f"B{i:08d}", price, price))
+                    (f"B{i:08d}", price, price),
+                )
 
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
     for t in pool:
@@ -68,11 +69,23 @@ def one_rate(dsn: str, rate: float, duration: float, threads: int = 16) -> dict[
     with psycopg.connect(dsn) as conn:
         source_db.ensure_schema(conn)
     out = Path(tempfile.mkdtemp(prefix="bench-alerts-")) / "alerts.jsonl"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SHOPLAKE_") and not k.startswith("TELEGRAM_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SHOPLAKE_") and not k.startswith("TELEGRAM_")
+    }
     env["SHOPLAKE_SOURCE_DSN"] = dsn
-    cmd = [sys.executable, "-m", "lite.cli", "alerts", "run", "--console", "--format", "json",
-           "--no-lake"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lite.cli",
+        "alerts",
+        "run",
+        "--console",
+        "--format",
+        "json",
+        "--no-lake",
+    ]
     with out.open("w") as stdout, out.with_suffix(".log").open("w") as stderr:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
     ps = psutil.Process(proc.pid)
@@ -94,13 +107,20 @@ def one_rate(dsn: str, rate: float, duration: float, threads: int = 16) -> dict[
         proc.terminate()
         proc.wait(30)
     records = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
-    lat = [(datetime.fromisoformat(r["delivered_at"]) - datetime.fromisoformat(r["source_ts"]))
-           .total_seconds() * 1000 for r in records]
+    lat = [
+        (
+            datetime.fromisoformat(r["delivered_at"]) - datetime.fromisoformat(r["source_ts"])
+        ).total_seconds()
+        * 1000
+        for r in records
+    ]
     busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     return {
-        "target_rate": rate, "duration_s": duration,
+        "target_rate": rate,
+        "duration_s": duration,
         "achieved_rate": round(stats["inserted"] / stats["load_seconds"], 1),
-        "alerts_expected": expected, "alerts_delivered": len(records),
+        "alerts_expected": expected,
+        "alerts_delivered": len(records),
         "duplicates": len(records) - len({r["alert_id"] for r in records}),
         "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
         "latency_ms_p99": round(_percentile(lat, 0.99), 1) if lat else None,
@@ -123,7 +143,8 @@ def _wait_active(dsn: str, timeout: float = 30) -> None:
             row = conn.execute(
                 "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_activity a"
                 " ON a.pid = s.active_pid WHERE s.database = current_database()"
-                " AND a.backend_type = 'walsender'").fetchone()
+                " AND a.backend_type = 'walsender'"
+            ).fetchone()
             if row and row[0]:
                 return
             time.sleep(0.1)
@@ -140,14 +161,20 @@ def _bench_database(settings: Settings) -> tuple[str, str]:
 
 def _drop_database(settings: Settings, name: str) -> None:
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE database"
-                                    " = %s", (name,)).fetchall():
+        for (slot,) in conn.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)
+        ).fetchall():
             conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def run(settings: Settings, duration: float = 60, rates: tuple[float, ...] = (500, 2000),
-        probe_rates: tuple[float, ...] = (4000, 6000), threads: int = 16) -> dict[str, Any]:
+def run(
+    settings: Settings,
+    duration: float = 60,
+    rates: tuple[float, ...] = (500, 2000),
+    probe_rates: tuple[float, ...] = (4000, 6000),
+    threads: int = 16,
+) -> dict[str, Any]:
     """The benchmark: each rate on a fresh database; the probes find the highest rate with
     p99 < 1 s (they stop at the first miss or when the load generator cannot keep up)."""
     runs: list[dict[str, Any]] = []
@@ -161,20 +188,27 @@ def run(settings: Settings, duration: float = 60, rates: tuple[float, ...] = (50
             _drop_database(settings, name)
     ok = [r["achieved_rate"] for r in runs if _sustained(r)]
     return {
-        "benchmark": "alerts", "engine": "lite (pgoutput, in-process)", "sink": "console json",
-        "cpus": os.cpu_count(), "orders_per_transaction": 1, "alerting_share": 1 / ALERT_EVERY,
+        "benchmark": "alerts",
+        "engine": "lite (pgoutput, in-process)",
+        "sink": "console json",
+        "cpus": os.cpu_count(),
+        "orders_per_transaction": 1,
+        "alerting_share": 1 / ALERT_EVERY,
         "runs": runs,
         "highest_sustained_rate_p99_under_1s": max(ok) if ok else None,
         "target_met_p99_le_500ms_at_2000": any(
-            r["target_rate"] == 2000 and _sustained(r) and r["latency_ms_p99"] <= 500
-            for r in runs),
+            r["target_rate"] == 2000 and _sustained(r) and r["latency_ms_p99"] <= 500 for r in runs
+        ),
     }
 
 
 def _sustained(r: dict[str, Any]) -> bool:
-    return (r["latency_ms_p99"] is not None and r["latency_ms_p99"] < 1000
-            and r["alerts_delivered"] >= r["alerts_expected"]
-            and r["achieved_rate"] >= 0.95 * r["target_rate"])
+    return (
+        r["latency_ms_p99"] is not None
+        and r["latency_ms_p99"] < 1000
+        and r["alerts_delivered"] >= r["alerts_expected"]
+        and r["achieved_rate"] >= 0.95 * r["target_rate"]
+    )
 
 
 def main() -> None:
@@ -184,8 +218,9 @@ def main() -> None:
     parser.add_argument("--probe-rates", type=float, nargs="*", default=[4000, 6000])
     parser.add_argument("--threads", type=int, default=16, help="load-generator connections")
     args = parser.parse_args()
-    result = run(Settings(), args.duration, tuple(args.rates), tuple(args.probe_rates),
-                 args.threads)
+    result = run(
+        Settings(), args.duration, tuple(args.rates), tuple(args.probe_rates), args.threads
+    )
     print(json.dumps(result, indent=2))
 
 

@@ -46,9 +46,16 @@ from jobs.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "dashboard.json"
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextmanager
@@ -98,11 +105,14 @@ def metrics_timing(settings: Settings, sizes: list[int], repeats: int) -> dict[s
                 cold.append(job.run().seconds)
             assert job is not None
             warm = [job.run().seconds for _ in range(repeats)]
-            out[str(n)] = {"orders_today": job.run().orders, "load_s": round(loaded, 1),
-                           "cold_best_s": round(min(cold), 3),
-                           "cold_median_s": round(statistics.median(cold), 3),
-                           "warm_best_s": round(min(warm), 3),
-                           "warm_median_s": round(statistics.median(warm), 3)}
+            out[str(n)] = {
+                "orders_today": job.run().orders,
+                "load_s": round(loaded, 1),
+                "cold_best_s": round(min(cold), 3),
+                "cold_median_s": round(statistics.median(cold), 3),
+                "warm_best_s": round(min(warm), 3),
+                "warm_median_s": round(statistics.median(warm), 3),
+            }
         print(f"metrics job, {n:,} orders: {out[str(n)]}", flush=True)
     return out
 
@@ -115,11 +125,17 @@ def _free_port() -> int:
 
 def _env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update({"SHOPLAKE_DATA_DIR": str(settings.data_dir), "SHOPLAKE_SOURCE_DSN": settings.dsn,
-                "SHOPLAKE_LAKE_URI": settings.lake_uri, "SHOPLAKE_REDIS_URL": settings.redis_url,
-                "SHOPLAKE_S3_ENDPOINT": settings.s3_endpoint_url,
-                "SHOPLAKE_S3_ACCESS_KEY": settings.s3_access_key,
-                "SHOPLAKE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value()})
+    env.update(
+        {
+            "SHOPLAKE_DATA_DIR": str(settings.data_dir),
+            "SHOPLAKE_SOURCE_DSN": settings.dsn,
+            "SHOPLAKE_LAKE_URI": settings.lake_uri,
+            "SHOPLAKE_REDIS_URL": settings.redis_url,
+            "SHOPLAKE_S3_ENDPOINT": settings.s3_endpoint_url,
+            "SHOPLAKE_S3_ACCESS_KEY": settings.s3_access_key,
+            "SHOPLAKE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+        }
+    )
     return env
 
 
@@ -147,17 +163,34 @@ def freshness(settings: Settings, updates: int, interval: float, rate: float) ->
         stop = threading.Event()
         sim = Simulator(s, rate)
         threads = [
-            threading.Thread(target=sim.run, args=(stop,), kwargs={
-                "every": 0.2, "on_commit": lambda at, n: commits.append((time.time(), n))}),
-            threading.Thread(target=dashboard_metrics.run_every, args=(s, interval, stop),
-                             kwargs={"on_run": lambda r: runs.__setitem__(r.run_id, (
-                                 dt.datetime.fromisoformat(r.message["timestamp"]).timestamp(),
-                                 time.time()))}),
+            threading.Thread(
+                target=sim.run,
+                args=(stop,),
+                kwargs={"every": 0.2, "on_commit": lambda at, n: commits.append((time.time(), n))},
+            ),
+            threading.Thread(
+                target=dashboard_metrics.run_every,
+                args=(s, interval, stop),
+                kwargs={
+                    "on_run": lambda r: runs.__setitem__(
+                        r.run_id,
+                        (
+                            dt.datetime.fromisoformat(r.message["timestamp"]).timestamp(),
+                            time.time(),
+                        ),
+                    )
+                },
+            ),
         ]
         port = _free_port()
-        dash = subprocess.Popen([sys.executable, "-m", "lite.cli", "dashboard", "--port",
-                                 str(port)], cwd=ROOT, env=_env(s), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        dash = subprocess.Popen(
+            [sys.executable, "-m", "lite.cli", "dashboard", "--port", str(port)],
+            cwd=ROOT,
+            env=_env(s),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
         profile = tempfile.mkdtemp(prefix="shoplake-bench-chromium-")
@@ -193,9 +226,14 @@ def freshness(settings: Settings, updates: int, interval: float, rate: float) ->
     return _freshness_stats(commits, runs, seen, updates, interval, rate)
 
 
-def _freshness_stats(commits: list[tuple[float, int]], runs: dict[str, tuple[float, float]],
-                     seen: dict[str, float], updates: int, interval: float,
-                     rate: float) -> dict[str, Any]:
+def _freshness_stats(
+    commits: list[tuple[float, int]],
+    runs: dict[str, tuple[float, float]],
+    seen: dict[str, float],
+    updates: int,
+    interval: float,
+    rate: float,
+) -> dict[str, Any]:
     shown = sorted((runs[r][0], seen[r], runs[r][1]) for r in seen if r in runs)
     ages: list[float] = []
     for at, n in commits:
@@ -203,20 +241,30 @@ def _freshness_stats(commits: list[tuple[float, int]], runs: dict[str, tuple[flo
         if first is not None:
             ages += [first - at] * n
     push = [vis - done for _, vis, done in shown]
-    return {"updates_seen": len(shown), "updates_wanted": updates, "runs_completed": len(runs),
-            "interval_s": interval,
-            "rate_orders_per_s": rate, "orders_measured": len(ages),
-            "freshness_p50_s": round(_percentile(ages, 50), 2),
-            "freshness_p95_s": round(_percentile(ages, 95), 2),
-            "freshness_max_s": round(max(ages), 2) if ages else None,
-            "run_end_to_screen_p50_s": round(_percentile(push, 50), 3),
-            "run_end_to_screen_p95_s": round(_percentile(push, 95), 3),
-            "target_p95_s": interval + 3}
+    return {
+        "updates_seen": len(shown),
+        "updates_wanted": updates,
+        "runs_completed": len(runs),
+        "interval_s": interval,
+        "rate_orders_per_s": rate,
+        "orders_measured": len(ages),
+        "freshness_p50_s": round(_percentile(ages, 50), 2),
+        "freshness_p95_s": round(_percentile(ages, 95), 2),
+        "freshness_max_s": round(max(ages), 2) if ages else None,
+        "run_end_to_screen_p50_s": round(_percentile(push, 50), 3),
+        "run_end_to_screen_p95_s": round(_percentile(push, 95), 3),
+        "target_p95_s": interval + 3,
+    }
 
 
-def run(settings: Settings, sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
-        repeats: int = 3, updates: int = 30, interval: float = 30.0,
-        rate: float = 50.0) -> dict[str, Any]:
+def run(
+    settings: Settings,
+    sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+    repeats: int = 3,
+    updates: int = 30,
+    interval: float = 30.0,
+    rate: float = 50.0,
+) -> dict[str, Any]:
     """Both parts; the result dict that goes to benchmarks/results/dashboard.json."""
     return {
         "benchmark": "dashboard",

@@ -88,8 +88,12 @@ def ensure_bronze(lake: Lake, days: list[dt.date], rows_per_day: int, force: boo
         for day in days:
             if lake.has(BRONZE_ORDERS, day) and not force:
                 continue
-            sql = BRONZE_SQL.format(salt=day.toordinal(), n=rows_per_day, day=day.isoformat(),
-                                    compact=day.strftime("%Y%m%d"))
+            sql = BRONZE_SQL.format(
+                salt=day.toordinal(),
+                n=rows_per_day,
+                day=day.isoformat(),
+                compact=day.strftime("%Y%m%d"),
+            )
             target = lake.writable_uri(BRONZE_ORDERS.bucket, BRONZE_ORDERS.key(day))
             con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
             written += 1
@@ -114,8 +118,10 @@ def gold_totals(lake: Lake, days: list[dt.date]) -> dict[str, Any]:
     con = lake.connect()
     try:
         uris = [lake.dataset_uri(DAILY_SUMMARY, d) for d in days]
-        row = con.execute("SELECT sum(total_orders), CAST(sum(total_revenue) AS DOUBLE) "
-                          "FROM read_parquet($u)", {"u": uris}).fetchone()
+        row = con.execute(
+            "SELECT sum(total_orders), CAST(sum(total_revenue) AS DOUBLE) FROM read_parquet($u)",
+            {"u": uris},
+        ).fetchone()
         return {"orders": int(row[0]), "revenue": float(row[1])} if row else {}
     finally:
         con.close()
@@ -146,8 +152,9 @@ def pandas_silver(lake: Lake, day: dt.date) -> None:
     def missing(col: str) -> Any:
         return df[col].isna() | (df[col].fillna("").str.strip() == "")
 
-    latest_first = df.sort_values(["updated_at", "created_at"], ascending=False,
-                                  na_position="last", kind="stable")
+    latest_first = df.sort_values(
+        ["updated_at", "created_at"], ascending=False, na_position="last", kind="stable"
+    )
     latest_first = latest_first[~missing("order_id").loc[latest_first.index]]
     dup_index = latest_first.index[latest_first.duplicated("order_id", keep="first")]
     is_dup = pd.Series(df.index.isin(dup_index), index=df.index)
@@ -163,9 +170,7 @@ def pandas_silver(lake: Lake, day: dt.date) -> None:
     bad = reason != ""
     rejected = df[bad].copy()
     rejected["_reject_reason"] = reason[bad]
-    rejected["_reject_reasons"] = [
-        [r for r, m in rules if m.loc[i]] for i in rejected.index
-    ]
+    rejected["_reject_reasons"] = [[r for r, m in rules if m.loc[i]] for i in rejected.index]
     clean = df[~bad].copy()
     p = price[~bad]
     clean["price"] = p.abs()
@@ -184,21 +189,39 @@ def pandas_gold(lake: Lake, day: dt.date) -> None:
     s = _pd_read(lake, SILVER_ORDERS, day)
     n = len(s)
     revenue = float(s["total"].sum())
-    daily = pd.DataFrame([{
-        "date": day, "total_orders": n, "total_revenue": revenue,
-        "total_quantity": int(s["quantity"].sum()),
-        "avg_order_value": round(revenue / n, 2) if n else 0.0,
-        "unique_customers": s["customer_id"].nunique(),
-    }])
-    cat = (s.groupby("category", dropna=False)
-           .agg(order_count=("order_id", "size"), revenue=("total", "sum"),
-                quantity_sold=("quantity", "sum"))
-           .reset_index().sort_values("revenue", ascending=False))
-    reg = (s.groupby("region", dropna=False)
-           .agg(order_count=("order_id", "size"), revenue=("total", "sum"))
-           .reset_index().sort_values("revenue", ascending=False))
-    for name, frame in (("daily_summary", daily), ("category_performance", cat),
-                        ("regional_performance", reg)):
+    daily = pd.DataFrame(
+        [
+            {
+                "date": day,
+                "total_orders": n,
+                "total_revenue": revenue,
+                "total_quantity": int(s["quantity"].sum()),
+                "avg_order_value": round(revenue / n, 2) if n else 0.0,
+                "unique_customers": s["customer_id"].nunique(),
+            }
+        ]
+    )
+    cat = (
+        s.groupby("category", dropna=False)
+        .agg(
+            order_count=("order_id", "size"),
+            revenue=("total", "sum"),
+            quantity_sold=("quantity", "sum"),
+        )
+        .reset_index()
+        .sort_values("revenue", ascending=False)
+    )
+    reg = (
+        s.groupby("region", dropna=False)
+        .agg(order_count=("order_id", "size"), revenue=("total", "sum"))
+        .reset_index()
+        .sort_values("revenue", ascending=False)
+    )
+    for name, frame in (
+        ("daily_summary", daily),
+        ("category_performance", cat),
+        ("regional_performance", reg),
+    ):
         frame.insert(0, "date", day) if "date" not in frame else None
         _pd_write(lake, GOLD_DATASETS[name], day, frame)
 
@@ -218,8 +241,15 @@ def _settings_env(settings: Settings) -> dict[str, str]:
 def _run_child(variant: str, settings: Settings, days: list[dt.date]) -> dict[str, Any]:
     """Run one variant in a subprocess; its JSON result plus its peak RSS."""
     env = {**os.environ, **_settings_env(settings), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "benchmarks.bench_medallion", "--child", variant,
-           "--dates", ",".join(d.isoformat() for d in days)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_medallion",
+        "--child",
+        variant,
+        "--dates",
+        ",".join(d.isoformat() for d in days),
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
     assert proc.stdout is not None
     out = proc.stdout.read()
@@ -252,7 +282,9 @@ def _child(variant: str, days: list[dt.date]) -> dict[str, Any]:
 
 
 def run(
-    settings: Settings, days: list[dt.date], rows_per_day: int | None = None,
+    settings: Settings,
+    days: list[dt.date],
+    rows_per_day: int | None = None,
     variants: tuple[str, ...] = ("pandas", "duckdb", "duckdb-arrow", "duckdb-folder"),
 ) -> dict[str, Any]:
     """Silver+gold rows/s and peak memory per implementation over ``days`` of bronze.
@@ -261,8 +293,9 @@ def run(
     bronze already in the lake and only fills missing days (DEFAULT_ROWS_PER_DAY).
     """
     lake = lake_for(settings)
-    generated = ensure_bronze(lake, days, rows_per_day or DEFAULT_ROWS_PER_DAY,
-                              force=rows_per_day is not None)
+    generated = ensure_bronze(
+        lake, days, rows_per_day or DEFAULT_ROWS_PER_DAY, force=rows_per_day is not None
+    )
     rows = bronze_rows(lake, days)
     results: dict[str, Any] = {}
     folder: Path | None = None
@@ -274,8 +307,11 @@ def run(
                 folder_lake = FolderLake(folder)
                 folder_lake.check()
                 for day in days:  # the very same bronze bytes, now on local disk
-                    folder_lake.put_bytes("bronze", BRONZE_ORDERS.key(day),
-                                          lake.get_bytes("bronze", BRONZE_ORDERS.key(day)))
+                    folder_lake.put_bytes(
+                        "bronze",
+                        BRONZE_ORDERS.key(day),
+                        lake.get_bytes("bronze", BRONZE_ORDERS.key(day)),
+                    )
                 target = settings.model_copy(update={"lake_uri": str(folder)})
             res = _run_child("duckdb" if variant == "duckdb-folder" else variant, target, days)
             res["lake"] = "folder" if variant == "duckdb-folder" else lake.kind
@@ -288,8 +324,9 @@ def run(
     return _summary(settings, days, rows, generated, results)
 
 
-def _summary(settings: Settings, days: list[dt.date], rows: int, generated: int,
-             results: dict[str, Any]) -> dict[str, Any]:
+def _summary(
+    settings: Settings, days: list[dt.date], rows: int, generated: int, results: dict[str, Any]
+) -> dict[str, Any]:
     def ratio(a: str, b: str) -> float | None:
         if a in results and b in results and results[b]["seconds"]:
             return round(results[b]["seconds"] / results[a]["seconds"], 2)
@@ -300,8 +337,11 @@ def _summary(settings: Settings, days: list[dt.date], rows: int, generated: int,
         "benchmark": "medallion_silver_gold",
         "measured_at": dt.datetime.now(dt.UTC).isoformat(),
         "lake": lake_for(settings).kind,
-        "days": len(days), "first_day": days[0].isoformat(), "last_day": days[-1].isoformat(),
-        "bronze_rows": rows, "bronze_days_generated": generated,
+        "days": len(days),
+        "first_day": days[0].isoformat(),
+        "last_day": days[-1].isoformat(),
+        "bronze_rows": rows,
+        "bronze_days_generated": generated,
         "cpus": os.cpu_count(),
         # the machine may be shared: a high load average makes every number pessimistic
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
@@ -314,7 +354,9 @@ def _summary(settings: Settings, days: list[dt.date], rows: int, generated: int,
             k: v["gold"]["orders"] == ref["orders"]
             and abs(v["gold"]["revenue"] - ref["revenue"]) <= 0.01 * max(ref["orders"], 1)
             for k, v in results.items()
-        } if ref else {},
+        }
+        if ref
+        else {},
         "targets": {"vs_pandas": 10, "rows_per_s": 3_000_000},
     }
 
@@ -335,8 +377,11 @@ def main() -> None:
         return
     end = dt.date.fromisoformat(args.end_date)
     days = [end - dt.timedelta(days=i) for i in range(args.days - 1, -1, -1)]
-    print(json.dumps(run(Settings(), days, args.rows_per_day, tuple(args.variants.split(","))),
-                     indent=2))
+    print(
+        json.dumps(
+            run(Settings(), days, args.rows_per_day, tuple(args.variants.split(","))), indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

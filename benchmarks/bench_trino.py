@@ -33,18 +33,18 @@ LAST_DAY = dt.date(2023, 12, 31)  # far from the seeded "recent" days other runs
 QUERIES = {
     "gold_daily_summary": "SELECT * FROM daily_summary ORDER BY date",
     "gold_category_revenue": "SELECT category, sum(revenue) AS revenue, sum(order_count) AS n "
-                             "FROM category_performance GROUP BY category ORDER BY revenue DESC",
+    "FROM category_performance GROUP BY category ORDER BY revenue DESC",
     "gold_region_month": "SELECT region, CAST(date_trunc('month', date) AS DATE) AS month, "
-                         "sum(revenue) AS r "
-                         "FROM regional_performance GROUP BY 1, 2 ORDER BY 1, 2",
+    "sum(revenue) AS r "
+    "FROM regional_performance GROUP BY 1, 2 ORDER BY 1, 2",
     "silver_daily_totals": "SELECT date, count(*) AS n, sum(total) AS revenue FROM silver_orders "
-                           "GROUP BY date ORDER BY date",
+    "GROUP BY date ORDER BY date",
     "silver_category_region": "SELECT category, region, count(*) AS n, sum(total) AS revenue, "
-                              "sum(quantity) AS qty FROM silver_orders GROUP BY 1, 2 ORDER BY 1, 2",
+    "sum(quantity) AS qty FROM silver_orders GROUP BY 1, 2 ORDER BY 1, 2",
     "silver_top_customers": "SELECT customer_id, sum(total) AS spent FROM silver_orders "
-                            "GROUP BY 1 ORDER BY spent DESC, customer_id LIMIT 10",
+    "GROUP BY 1 ORDER BY spent DESC, customer_id LIMIT 10",
     "silver_one_day_filter": "SELECT status, count(*) AS n FROM silver_orders WHERE date = DATE "
-                             f"'{LAST_DAY}' AND quantity > 2 GROUP BY 1 ORDER BY 1",
+    f"'{LAST_DAY}' AND quantity > 2 GROUP BY 1 ORDER BY 1",
 }
 
 
@@ -60,8 +60,13 @@ def prepare(settings: Settings, days: int, rows_per_day: int) -> dict[str, Any]:
             p.silver(day)
             p.gold(day)
     reg = trino_tables.register(settings)
-    return {"days": days, "rows_per_day": rows_per_day, "days_processed": len(todo),
-            "prepare_s": round(time.perf_counter() - t0, 1), "register_s": reg["seconds"]}
+    return {
+        "days": days,
+        "rows_per_day": rows_per_day,
+        "days_processed": len(todo),
+        "prepare_s": round(time.perf_counter() - t0, 1),
+        "register_s": reg["seconds"],
+    }
 
 
 class RssSampler:
@@ -96,8 +101,9 @@ def _time(settings: Settings, query: str, engine: str, repeat: int) -> tuple[flo
     return statistics.median(runs), result
 
 
-def run(settings: Settings, days: int = 30, rows_per_day: int = 50_000,
-        repeat: int = 3) -> dict[str, Any]:
+def run(
+    settings: Settings, days: int = 30, rows_per_day: int = 50_000, repeat: int = 3
+) -> dict[str, Any]:
     """Each query on both engines (median of ``repeat`` after a warm-up), ratio, Trino RSS."""
     from lite.services.trino import Trino
 
@@ -111,17 +117,27 @@ def run(settings: Settings, days: int = 30, rows_per_day: int = 50_000,
         for name, query in QUERIES.items():
             duck_s, duck = _time(settings, query, "duckdb", repeat)
             trino_s, tri = _time(settings, query, "trino", repeat)
-            queries[name] = {"duckdb_s": round(duck_s, 4), "trino_s": round(trino_s, 4),
-                             "trino_over_duckdb": round(trino_s / duck_s, 2),
-                             "same_rows": _same(duck.rows, tri.rows), "rows": len(duck.rows)}
+            queries[name] = {
+                "duckdb_s": round(duck_s, 4),
+                "trino_s": round(trino_s, 4),
+                "trino_over_duckdb": round(trino_s / duck_s, 2),
+                "same_rows": _same(duck.rows, tri.rows),
+                "rows": len(duck.rows),
+            }
     ratios = [q["trino_over_duckdb"] for q in queries.values()]
     return {
-        "setup": setup, "repeat": repeat, "queries": queries,
+        "setup": setup,
+        "repeat": repeat,
+        "queries": queries,
         "geomean_trino_over_duckdb": round(statistics.geometric_mean(ratios), 2),
-        "trino_rss_gb": {"before": round(rss_before / 2**30, 2),
-                         "peak": round(rss.peak / 2**30, 2)},
-        "host": {"cpus": psutil.cpu_count(),
-                 "ram_gb": round(psutil.virtual_memory().total / 2**30)},
+        "trino_rss_gb": {
+            "before": round(rss_before / 2**30, 2),
+            "peak": round(rss.peak / 2**30, 2),
+        },
+        "host": {
+            "cpus": psutil.cpu_count(),
+            "ram_gb": round(psutil.virtual_memory().total / 2**30),
+        },
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 

@@ -35,12 +35,18 @@ ENV = {
 
 # name -> (arguments, file the benchmark writes itself or None for "save its stdout")
 BENCHES: dict[str, tuple[list[str], str | None]] = {
-    "extract": (["--seed-days", "2" if QUICK else "30",
-                 "--orders-per-day", "20000" if QUICK else "333334"], "extract.json"),
-    "medallion": (["--days", "2" if QUICK else "30",
-                   "--rows-per-day", "20000" if QUICK else "333334"], None),
-    "dashboard": (["--updates", "3" if QUICK else "30"] + (["--interval", "3"] if QUICK else []),
-                  "dashboard.json"),
+    "extract": (
+        ["--seed-days", "2" if QUICK else "30", "--orders-per-day", "20000" if QUICK else "333334"],
+        "extract.json",
+    ),
+    "medallion": (
+        ["--days", "2" if QUICK else "30", "--rows-per-day", "20000" if QUICK else "333334"],
+        None,
+    ),
+    "dashboard": (
+        ["--updates", "3" if QUICK else "30"] + (["--interval", "3"] if QUICK else []),
+        "dashboard.json",
+    ),
     "alerts": (["--duration", "10" if QUICK else "60"], None),
     "api": (["--duration", "5" if QUICK else "30"], "bench_api_f16.json"),
     "trino": (["--days", "3" if QUICK else "30", "--rows-per-day", "50000"], "trino.json"),
@@ -61,8 +67,12 @@ SERVICES = ["postgres", "s3", "redis", "trino"]
 
 
 def _services(action: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "lite.cli", "services", action, *SERVICES],
-                   cwd=ROOT, env=env, check=action == "start")
+    subprocess.run(
+        [sys.executable, "-m", "lite.cli", "services", action, *SERVICES],
+        cwd=ROOT,
+        env=env,
+        check=action == "start",
+    )
 
 
 def main(names: list[str]) -> int:
@@ -80,16 +90,22 @@ def main(names: list[str]) -> int:
             args, writes = BENCHES[name]
             print(f"== {name}: python -m benchmarks.bench_{name} {' '.join(args)}", flush=True)
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", f"benchmarks.bench_{name}", *args],
-                                  cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", f"benchmarks.bench_{name}", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             sys.stdout.write(proc.stdout)
             result = _last_json(proc.stdout)
             if proc.returncode != 0:
                 failed.append(name)
             elif writes is None and result is not None:
                 (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-            print(f"== {name}: exit {proc.returncode} in {time.perf_counter() - t0:.0f} s",
-                  flush=True)
+            print(
+                f"== {name}: exit {proc.returncode} in {time.perf_counter() - t0:.0f} s", flush=True
+            )
     finally:
         _services("stop", env)
     if failed:

@@ -24,8 +24,12 @@ log = logging.getLogger(__name__)
 SHOP_TZ = get_settings().timezone
 # not ``datetime.now()``: a moving start date confuses the scheduler; backfills may start here
 START = pendulum.datetime(2024, 1, 1, tz=SHOP_TZ)
-RETRIES = {"retries": 2, "retry_delay": dt.timedelta(minutes=1),
-           "retry_exponential_backoff": True, "max_retry_delay": dt.timedelta(minutes=10)}
+RETRIES = {
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
 
 
 def shop_day(when: Any) -> dt.date:
@@ -75,15 +79,20 @@ def medallion_postgres_minio_pipeline() -> None:
         from jobs import medallion
 
         report = medallion.validate(get_settings(), dt.date.fromisoformat(aggregated["date"]))
-        summary = {k: report[k] for k in ("date", "status", "consistent", "counts",
-                                          "reject_rate", "thresholds")}
+        summary = {
+            k: report[k]
+            for k in ("date", "status", "consistent", "counts", "reject_rate", "thresholds")
+        }
         if report["status"] == "fail":
             # bad data does not get better by retrying: fail now, skip the retries
             raise AirflowFailException(f"validation failed for {report['date']}: {summary}")
         if report["status"] == "warn":
-            log.warning("reject rate %.1f%% above the soft limit %.1f%% on %s",
-                        100 * report["reject_rate"], 100 * report["thresholds"]["warn"],
-                        report["date"])
+            log.warning(
+                "reject rate %.1f%% above the soft limit %.1f%% on %s",
+                100 * report["reject_rate"],
+                100 * report["thresholds"]["warn"],
+                report["date"],
+            )
         return summary
 
     validate(aggregate(clean(extract())))

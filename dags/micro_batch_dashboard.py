@@ -30,9 +30,14 @@ def micro_batch_dashboard() -> None:
         from jobs import dashboard_metrics
 
         run = dashboard_metrics.run_once(get_settings())
-        return {"run_id": run.run_id, "date": run.day.isoformat(), "orders": run.orders,
-                "counted": run.counted, "seconds": round(run.seconds, 3),
-                "subscribers": run.subscribers}
+        return {
+            "run_id": run.run_id,
+            "date": run.day.isoformat(),
+            "orders": run.orders,
+            "counted": run.counted,
+            "seconds": round(run.seconds, 3),
+            "subscribers": run.subscribers,
+        }
 
     refresh_metrics()
 

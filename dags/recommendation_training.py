@@ -55,10 +55,15 @@ def recommendation_training() -> None:
 
         result = training.train(get_settings())
         reg = result.registration
-        return {"version": reg.version, "aliases": reg.aliases, "promoted": reg.promoted,
-                "reason": reg.reason,
-                "metrics": {k: float(v) for k, v in result.metrics.items()
-                            if isinstance(v, int | float)}}
+        return {
+            "version": reg.version,
+            "aliases": reg.aliases,
+            "promoted": reg.promoted,
+            "reason": reg.reason,
+            "metrics": {
+                k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)
+            },
+        }
 
     wait >> train()
 

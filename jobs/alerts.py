@@ -25,12 +25,20 @@ from jobs.settings import Settings
 log = logging.getLogger(__name__)
 FLUSH_EVERY_S = 0.05  # most time an alert may wait before its batch is made durable
 FLUSH_MAX_ALERTS = 2000
-TELEGRAM_HINT = ("Telegram is not configured, so alerts go to the console; set "
-                 "SHOPLAKE_TELEGRAM_BOT_TOKEN and SHOPLAKE_TELEGRAM_CHAT_ID to receive them there")
+TELEGRAM_HINT = (
+    "Telegram is not configured, so alerts go to the console; set "
+    "SHOPLAKE_TELEGRAM_BOT_TOKEN and SHOPLAKE_TELEGRAM_CHAT_ID to receive them there"
+)
 
 
-def build_sinks(settings: Settings, stop: threading.Event, *, console: bool | None = None,
-                console_fmt: Literal["text", "json"] = "text", lake: bool = True) -> list[Sink]:
+def build_sinks(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    console: bool | None = None,
+    console_fmt: Literal["text", "json"] = "text",
+    lake: bool = True,
+) -> list[Sink]:
     """The sinks the settings ask for; the console when Telegram is not configured."""
     from jobs.adapters.alert_sinks.console import ConsoleSink
 
@@ -38,9 +46,14 @@ def build_sinks(settings: Settings, stop: threading.Event, *, console: bool | No
     if settings.telegram_bot_token and settings.telegram_chat_id:
         from jobs.adapters.alert_sinks.telegram import TelegramSink
 
-        sinks.append(TelegramSink(settings.telegram_api_url,
-                                  settings.telegram_bot_token.get_secret_value(),
-                                  settings.telegram_chat_id, wait=stop.wait))
+        sinks.append(
+            TelegramSink(
+                settings.telegram_api_url,
+                settings.telegram_bot_token.get_secret_value(),
+                settings.telegram_chat_id,
+                wait=stop.wait,
+            )
+        )
     elif console is None:
         log.info(TELEGRAM_HINT)
         console = True
@@ -88,8 +101,13 @@ class DeliveryWorker(threading.Thread):
                     if not self._hand_over(conn, group, None) or self.stop.is_set():
                         break
 
-    def _hand_over(self, conn: psycopg.Connection, group: Sequence[dict], key: str | None,
-                   in_doubt: bool = False) -> bool:
+    def _hand_over(
+        self,
+        conn: psycopg.Connection,
+        group: Sequence[dict],
+        key: str | None,
+        in_doubt: bool = False,
+    ) -> bool:
         ids = [a["alert_id"] for a in group]
         key = ledger.claim(conn, self.sink.name, ids, key)
         try:
@@ -104,9 +122,14 @@ class DeliveryWorker(threading.Thread):
         return True
 
 
-def run_alerts(settings: Settings, stop: threading.Event, sinks: Sequence[Sink] | None = None,
-               slot: str | None = None, ping_interval: float = 5.0,
-               reconnect_every: float | None = None) -> None:
+def run_alerts(
+    settings: Settings,
+    stop: threading.Event,
+    sinks: Sequence[Sink] | None = None,
+    slot: str | None = None,
+    ping_interval: float = 5.0,
+    reconnect_every: float | None = None,
+) -> None:
     """Run until ``stop`` is set: read the slot, record alerts durably, confirm, deliver.
 
     With ``reconnect_every`` a lost database connection is retried (the slot resumes where
@@ -128,8 +151,11 @@ def run_alerts(settings: Settings, stop: threading.Event, sinks: Sequence[Sink] 
                 reason = (str(exc).strip().splitlines() or [repr(exc)])[0]
                 if reconnect_every is None:
                     raise ServiceUnavailable(f"alerts: PostgreSQL lost: {reason}") from exc
-                log.warning("alerts: PostgreSQL connection lost (%s); retrying in %.0fs",
-                            reason, reconnect_every)
+                log.warning(
+                    "alerts: PostgreSQL connection lost (%s); retrying in %.0fs",
+                    reason,
+                    reconnect_every,
+                )
                 stop.wait(reconnect_every)
             except psycopg.Error as exc:  # e.g. wal_level is not logical, no orders table
                 first = (str(exc).strip().splitlines() or [repr(exc)])[0]
@@ -139,8 +165,13 @@ def run_alerts(settings: Settings, stop: threading.Event, sinks: Sequence[Sink] 
             sink.close()
 
 
-def _run_once(settings: Settings, stop: threading.Event, sinks: list[Sink], slot: str | None,
-              ping_interval: float) -> None:
+def _run_once(
+    settings: Settings,
+    stop: threading.Event,
+    sinks: list[Sink],
+    slot: str | None,
+    ping_interval: float,
+) -> None:
     dsn, params = settings.dsn, params_from_settings(settings)
     halt = threading.Event()  # stops this round's workers, also when the round fails
     with psycopg.connect(dsn) as conn:
@@ -151,8 +182,9 @@ def _run_once(settings: Settings, stop: threading.Event, sinks: list[Sink], slot
             worker.start()
         try:
             reader = cdc_pg.SlotReader(dsn, slot, ping_interval=ping_interval)
-            log.info("alerts: reading slot %s, delivering to %s", slot,
-                     ", ".join(s.name for s in sinks))
+            log.info(
+                "alerts: reading slot %s, delivering to %s", slot, ", ".join(s.name for s in sinks)
+            )
             try:
                 while not stop.is_set():
                     _step(reader, conn, params, [s.name for s in sinks], workers)
@@ -164,8 +196,13 @@ def _run_once(settings: Settings, stop: threading.Event, sinks: list[Sink], slot
                 worker.join(timeout=15)
 
 
-def _step(reader: cdc_pg.SlotReader, conn: psycopg.Connection, params: dict,
-          sink_names: list[str], workers: list[DeliveryWorker]) -> None:
+def _step(
+    reader: cdc_pg.SlotReader,
+    conn: psycopg.Connection,
+    params: dict,
+    sink_names: list[str],
+    workers: list[DeliveryWorker],
+) -> None:
     """One micro-batch: collect committed transactions briefly, make their alerts durable."""
     alerts: list[dict] = []
     last_end, started = 0, time.monotonic()

@@ -57,10 +57,15 @@ class MetricsRun:
     def line(self) -> str:
         """One human line for the CLI."""
         kpi = self.message["metrics"]["overall_metrics"]
-        told = ("Redis unreachable, lake only" if self.subscribers is None
-                else f"published to {self.subscribers} subscriber(s)")
-        return (f"metrics {self.day}: {self.orders:,} orders read, {kpi['total_orders']:,} "
-                f"counted, revenue {kpi['total_revenue']:,.2f} in {self.seconds:.2f}s; {told}")
+        told = (
+            "Redis unreachable, lake only"
+            if self.subscribers is None
+            else f"published to {self.subscribers} subscriber(s)"
+        )
+        return (
+            f"metrics {self.day}: {self.orders:,} orders read, {kpi['total_orders']:,} "
+            f"counted, revenue {kpi['total_revenue']:,.2f} in {self.seconds:.2f}s; {told}"
+        )
 
 
 def zone(settings: Settings) -> ZoneInfo:
@@ -82,8 +87,9 @@ def compute(
     orders: pa.Table, yesterday: pa.Table, day: dt.date, now: dt.datetime, tz: str
 ) -> dict[str, pa.Table]:
     """The five metric tables from today's raw orders and yesterday's counted rows so far."""
-    con = duckdb.connect(config={"autoload_known_extensions": False,
-                                 "autoinstall_known_extensions": False})
+    con = duckdb.connect(
+        config={"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+    )
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("_orders", orders)
@@ -151,8 +157,11 @@ class MetricsJob:
             self.lake.check()
             self._checked = True
         orders = source_db.read_orders_for_day(self.settings.dsn, day, self.settings.timezone)
-        meta = {META_RUN_ID: run_id.encode(), META_DAY: day.isoformat().encode(),
-                META_TZ: self.settings.timezone.encode()}
+        meta = {
+            META_RUN_ID: run_id.encode(),
+            META_DAY: day.isoformat().encode(),
+            META_TZ: self.settings.timezone.encode(),
+        }
         # the big Parquet (today's orders) is encoded and uploaded while the metrics are
         # computed: both release the GIL, and it is half the run on a million orders
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orders-today") as pool:
@@ -163,16 +172,21 @@ class MetricsJob:
         for name, table in tables.items():
             self._write(DASHBOARD_METRICS[name], table, meta)
         metrics = dashboard.payload_metrics(tables, day, self.settings.timezone, run_id)
-        message = {"event": EVENT, "timestamp": now.isoformat(), "run_id": run_id,
-                   "metrics": metrics}
+        message = {
+            "event": EVENT,
+            "timestamp": now.isoformat(),
+            "run_id": run_id,
+            "metrics": metrics,
+        }
         subscribers: int | None = None
         try:
             subscribers = notify.publish_update(self.settings.redis_url, message)
         except ServiceUnavailable as exc:
             log.warning("dashboard metrics written to the lake but not announced: %s", exc)
         counted = int(tables["overall_metrics"].column("total_orders")[0].as_py())
-        return MetricsRun(run_id, day, orders.num_rows, counted, time.perf_counter() - t0,
-                          subscribers, message)
+        return MetricsRun(
+            run_id, day, orders.num_rows, counted, time.perf_counter() - t0, subscribers, message
+        )
 
     def _write(self, target: Snapshot, table: pa.Table, meta: dict[bytes, bytes]) -> None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
@@ -231,8 +245,12 @@ def read_latest(lake: Lake, attempts: int = 3) -> dict[str, Any] | None:
     tz = _meta(overall, META_TZ)
     run_id = _meta(overall, META_RUN_ID)
     metrics = dashboard.payload_metrics(tables, day, tz, run_id)
-    return {"event": EVENT, "timestamp": metrics["overall_metrics"].get("last_updated"),
-            "run_id": run_id, "metrics": metrics}
+    return {
+        "event": EVENT,
+        "timestamp": metrics["overall_metrics"].get("last_updated"),
+        "run_id": run_id,
+        "metrics": metrics,
+    }
 
 
 def _read(lake: Lake, snap: Snapshot) -> pa.Table:

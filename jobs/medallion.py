@@ -147,8 +147,13 @@ class Pipeline:
         table = source_db.read_orders_for_day(self.settings.dsn, day, self.settings.timezone)
         table = add_bronze_metadata(table, run_id, dt.datetime.now(dt.UTC))
         uri = self.lake.write_table(BRONZE_ORDERS, day, table)
-        return {"step": "extract", "date": day.isoformat(), "run_id": run_id,
-                "rows": table.num_rows, "path": uri}
+        return {
+            "step": "extract",
+            "date": day.isoformat(),
+            "run_id": run_id,
+            "rows": table.num_rows,
+            "path": uri,
+        }
 
     @_user_errors
     def silver(self, day: dt.date) -> dict[str, Any]:
@@ -164,16 +169,23 @@ class Pipeline:
             self._write(stage, silver_rules.clean(classified), SILVER_ORDERS, day)
             self._write(stage, silver_rules.rejected(classified), REJECTED_ORDERS, day)
         self.con.execute("DROP TABLE _classified")
-        return {"step": "silver", "date": day.isoformat(), "run_id": run_id,
-                "bronze": n_bronze, "silver": n_bronze - n_rejected, "rejected": n_rejected,
-                "paths": [self.lake.dataset_uri(d, day) for d in (SILVER_ORDERS, REJECTED_ORDERS)]}
+        return {
+            "step": "silver",
+            "date": day.isoformat(),
+            "run_id": run_id,
+            "bronze": n_bronze,
+            "silver": n_bronze - n_rejected,
+            "rejected": n_rejected,
+            "paths": [self.lake.dataset_uri(d, day) for d in (SILVER_ORDERS, REJECTED_ORDERS)],
+        }
 
     @_user_errors
     def gold(self, day: dt.date) -> dict[str, Any]:
         """Silver -> the three gold aggregates of the day, published together."""
         self.check()
         rows = self._materialise(
-            "_silver", self.con.read_parquet(self._require(SILVER_ORDERS, day, "silver")))
+            "_silver", self.con.read_parquet(self._require(SILVER_ORDERS, day, "silver"))
+        )
         run_id = new_run_id()
         with self.lake.staged(run_id) as stage:
             for name, aggregate in gold_rules.GOLD_TABLES.items():
@@ -181,9 +193,13 @@ class Pipeline:
         trino_tables.after_medallion(self.settings)  # full profile: Trino sees the new partitions
         n = self.con.execute("SELECT count(*) FROM _silver").fetchone()
         self.con.execute("DROP TABLE _silver")
-        return {"step": "gold", "date": day.isoformat(), "run_id": run_id,
-                "silver": n[0] if n else 0,
-                "paths": [self.lake.dataset_uri(d, day) for d in GOLD_DATASETS.values()]}
+        return {
+            "step": "gold",
+            "date": day.isoformat(),
+            "run_id": run_id,
+            "silver": n[0] if n else 0,
+            "paths": [self.lake.dataset_uri(d, day) for d in GOLD_DATASETS.values()],
+        }
 
     @_user_errors
     def validate(self, day: dt.date) -> dict[str, Any]:
@@ -195,14 +211,20 @@ class Pipeline:
         g = self._require(DAILY_SUMMARY, day, "gold")
         report = build_report(self.con, day, b, s, r, g, self.settings)
         self.lake.put_bytes(
-            VALIDATION_REPORT.bucket, VALIDATION_REPORT.key(day),
-            json.dumps(report, indent=2, sort_keys=True).encode())
+            VALIDATION_REPORT.bucket,
+            VALIDATION_REPORT.key(day),
+            json.dumps(report, indent=2, sort_keys=True).encode(),
+        )
         line = json.dumps(report, sort_keys=True)
         if report["status"] == "ok":
             log.info("validation %s", line)
         elif report["status"] == "warn":
-            log.warning("validation: reject rate %.1f%% above %.1f%%: %s",
-                        100 * report["reject_rate"], 100 * self.settings.reject_rate_warn, line)
+            log.warning(
+                "validation: reject rate %.1f%% above %.1f%%: %s",
+                100 * report["reject_rate"],
+                100 * self.settings.reject_rate_warn,
+                line,
+            )
         else:
             log.error("validation failed for %s: %s", day, line)
         return report
@@ -210,8 +232,12 @@ class Pipeline:
     def run_date(self, day: dt.date) -> dict[str, Any]:
         """Every step for one day; the validation report plus each step's seconds."""
         seconds: dict[str, float] = {}
-        steps = (("extract", self.extract), ("silver", self.silver),
-                 ("gold", self.gold), ("validate", self.validate))
+        steps = (
+            ("extract", self.extract),
+            ("silver", self.silver),
+            ("gold", self.gold),
+            ("validate", self.validate),
+        )
         results: dict[str, dict[str, Any]] = {}
         for name, step in steps:
             t0 = time.perf_counter()
@@ -224,8 +250,13 @@ class Pipeline:
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection, day: dt.date, bronze: str, silver: str, rejected: str,
-    daily: str, settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    bronze: str,
+    silver: str,
+    rejected: str,
+    daily: str,
+    settings: Settings,
 ) -> dict[str, Any]:
     """The validation report of one day from its partitions' URIs."""
     row = con.execute(
@@ -239,9 +270,12 @@ def build_report(
     ).fetchone()
     assert row is not None
     n_bronze, n_silver, n_rejected, repaired, mismatched, gold_orders, revenue = row
-    reasons = dict(con.execute(
-        "SELECT _reject_reason, count(*) FROM read_parquet($r) GROUP BY 1 ORDER BY 1",
-        {"r": rejected}).fetchall())
+    reasons = dict(
+        con.execute(
+            "SELECT _reject_reason, count(*) FROM read_parquet($r) GROUP BY 1 ORDER BY 1",
+            {"r": rejected},
+        ).fetchall()
+    )
     rate = n_rejected / n_bronze if n_bronze else 0.0
     # a partial promotion (see lake.base) or a bug shows up here as inconsistency
     consistent = n_bronze == n_silver + n_rejected and gold_orders == n_silver
@@ -326,8 +360,11 @@ def freshness_line(settings: Settings) -> str:
     try:
         latest: dict[str, dt.date | None] = {
             layer: max(lake.partitions(ds), default=None)
-            for layer, ds in (("bronze", BRONZE_ORDERS), ("silver", SILVER_ORDERS),
-                              ("gold", DAILY_SUMMARY))
+            for layer, ds in (
+                ("bronze", BRONZE_ORDERS),
+                ("silver", SILVER_ORDERS),
+                ("gold", DAILY_SUMMARY),
+            )
         }
     except ShoplakeError as exc:
         return f"lake {lake!r}: {exc}"

@@ -68,8 +68,10 @@ class SimStats:
         """One human line."""
         moves = ", ".join(f"{k} {v}" for k, v in sorted(self.moves.items())) or "none"
         rate = self.inserted / self.seconds if self.seconds else 0.0
-        return (f"inserted {self.inserted:,} orders ({self.defects:,} with defects, "
-                f"{rate:.1f}/s) in {self.seconds:.0f}s; status moves: {moves}")
+        return (
+            f"inserted {self.inserted:,} orders ({self.defects:,} with defects, "
+            f"{rate:.1f}/s) in {self.seconds:.0f}s; status moves: {moves}"
+        )
 
 
 def count_defects(table: pa.Table) -> int:
@@ -97,8 +99,9 @@ def as_new(table: pa.Table) -> pa.Table:
     status = table["status"]
     placed = pc.if_else(pc.is_in(status, pa.array(STATUSES)), "pending", status)
     table = table.set_column(table.schema.get_field_index("status"), "status", placed)
-    return table.set_column(table.schema.get_field_index("updated_at"), "updated_at",
-                            table["created_at"])
+    return table.set_column(
+        table.schema.get_field_index("updated_at"), "updated_at", table["created_at"]
+    )
 
 
 class Simulator:
@@ -120,8 +123,9 @@ class Simulator:
     def model(self, conn: psycopg.Connection) -> generator.ShopModel:
         """The seed's shop model, sized like the customers and products in the database."""
         if self._model is None:
-            row = conn.execute("SELECT (SELECT count(*) FROM customers), "
-                               "(SELECT count(*) FROM products)").fetchone()
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM products)"
+            ).fetchone()
             n_customers, n_products = row if row else (0, 0)
             if not n_customers or not n_products:
                 raise UsageError("no customers or products yet: run `shoplake seed` first")
@@ -132,12 +136,17 @@ class Simulator:
     def _check_catalogue(self, conn: psycopg.Connection, model: generator.ShopModel) -> None:
         ids = model.products["product_id"].to_pylist()[:5]
         names = model.products["product_name"].to_pylist()[:5]
-        rows: dict[str, str] = dict(conn.execute("SELECT product_id, product_name FROM products "
-                                 "WHERE product_id = ANY(%s)", (ids,)).fetchall())
+        rows: dict[str, str] = dict(
+            conn.execute(
+                "SELECT product_id, product_name FROM products WHERE product_id = ANY(%s)", (ids,)
+            ).fetchall()
+        )
         if [rows.get(i) for i in ids] != names:
-            log.warning("the products in the database were not seeded with --seed %s: new "
-                        "orders will name products differently (pass the seed's --seed)",
-                        self.seed)
+            log.warning(
+                "the products in the database were not seeded with --seed %s: new "
+                "orders will name products differently (pass the seed's --seed)",
+                self.seed,
+            )
 
     def _due(self, key: str, amount: float) -> int:
         # fractional orders carry over, so a low rate still inserts at the right pace
@@ -166,8 +175,11 @@ class Simulator:
         inserted = 0
         if n and now > start:
             first = self._next_seq(conn, now)
-            rows = as_new(generator.generate_orders(model, start, now, n, self.rng, tz=self.tz,
-                                                    first_seq=first, as_of=now))
+            rows = as_new(
+                generator.generate_orders(
+                    model, start, now, n, self.rng, tz=self.tz, first_seq=first, as_of=now
+                )
+            )
             inserted = source_db.copy_in(conn, "orders", rows, skip_existing=True)
             assert self._seq is not None
             self._seq = (self._seq[0], first + n - 1)
@@ -175,8 +187,14 @@ class Simulator:
         for src, dst, per_order, min_age in TRANSITIONS:
             k = self._due(f"{src}->{dst}", self.rate * elapsed * per_order)
             if k:
-                params = {"since": now - LOOKBACK, "src": src, "dst": dst, "n": k,
-                          "ripe": now - dt.timedelta(seconds=min_age), "now": now}
+                params = {
+                    "since": now - LOOKBACK,
+                    "src": src,
+                    "dst": dst,
+                    "n": k,
+                    "ripe": now - dt.timedelta(seconds=min_age),
+                    "now": now,
+                }
                 moved = conn.execute(_MOVE_SQL, params).rowcount
                 self.stats.moves[f"{src}->{dst}"] += max(moved, 0)
         conn.commit()

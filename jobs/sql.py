@@ -39,11 +39,15 @@ def _empty_relations(con: duckdb.DuckDBPyConnection) -> dict[str, duckdb.DuckDBP
     from jobs.medallion import add_bronze_metadata
 
     bronze = con.from_arrow(
-        add_bronze_metadata(ORDERS_ARROW_SCHEMA.empty_table(), "", dt.datetime.now(dt.UTC)))
+        add_bronze_metadata(ORDERS_ARROW_SCHEMA.empty_table(), "", dt.datetime.now(dt.UTC))
+    )
     classified = silver.classify(bronze)
     clean = silver.clean(classified)
-    rels = {"bronze_orders": bronze, "silver_orders": clean,
-            "rejected_orders": silver.rejected(classified)}
+    rels = {
+        "bronze_orders": bronze,
+        "silver_orders": clean,
+        "rejected_orders": silver.rejected(classified),
+    }
     rels.update({name: fn(clean, _EMPTY_DAY) for name, fn in gold.GOLD_TABLES.items()})
     return rels
 
@@ -55,7 +59,8 @@ def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         if lake.partitions(dataset):
             con.execute(
                 f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet("
-                f"'{lake.glob_uri(dataset)}', hive_partitioning = true, union_by_name = true)")
+                f"'{lake.glob_uri(dataset)}', hive_partitioning = true, union_by_name = true)"
+            )
             continue
         empties = empties or _empty_relations(con)
         con.register("_empty", empties[view])
@@ -129,8 +134,12 @@ def render(result: QueryResult, fmt: str = "table") -> str:
         raise UsageError(f"unknown format '{fmt}' (choose {', '.join(FORMATS)})")
     if fmt == "json":
         objs = (
-            "{" + ", ".join(f"{json.dumps(c)}: {_json_value(v)}"
-                            for c, v in zip(result.columns, row, strict=True)) + "}"
+            "{"
+            + ", ".join(
+                f"{json.dumps(c)}: {_json_value(v)}"
+                for c, v in zip(result.columns, row, strict=True)
+            )
+            + "}"
             for row in result.rows
         )
         return "[" + ",\n ".join(objs) + "]"

@@ -82,22 +82,24 @@ def airflow_env(settings: Settings, home: Path, database: str, port: int) -> dic
     url = metadata_url(settings, database)
     worker_logs, trigger_logs = log_ports(port)
     base_url = f"http://127.0.0.1:{port}"
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        # no asyncpg in the venv: psycopg 3 serves the async engine too
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url,
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        # tasks reach the execution API here; it must match the API server's address
-        "AIRFLOW__API__BASE_URL": base_url,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_logs),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
-        # standalone starts its components as `airflow ...` from PATH
-        "PATH": f"{airflow_venv.bin_dir()}{os.pathsep}{env.get('PATH', '')}",
-        "VIRTUAL_ENV": str(airflow_venv.venv_dir()),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            # no asyncpg in the venv: psycopg 3 serves the async engine too
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            # tasks reach the execution API here; it must match the API server's address
+            "AIRFLOW__API__BASE_URL": base_url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_logs),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
+            # standalone starts its components as `airflow ...` from PATH
+            "PATH": f"{airflow_venv.bin_dir()}{os.pathsep}{env.get('PATH', '')}",
+            "VIRTUAL_ENV": str(airflow_venv.venv_dir()),
+        }
+    )
     env.pop("PYTHONHOME", None)
     return env

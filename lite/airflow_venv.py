@@ -77,22 +77,43 @@ def ensure() -> str:
 def _install() -> float:
     t0 = time.monotonic()
     log_path = venv_dir().parent / f"{venv_dir().name}-install.log"
-    log.info("installing Airflow %s into %s (about a minute, once); log %s",
-             AIRFLOW_VERSION, venv_dir(), log_path)
+    log.info(
+        "installing Airflow %s into %s (about a minute, once); log %s",
+        AIRFLOW_VERSION,
+        venv_dir(),
+        log_path,
+    )
     steps: list[list[str]] = []
     if not python().exists():
         # the base interpreter of whatever runs us (a venv's python makes a sibling venv)
         steps.append([sys.executable, "-m", "venv", str(venv_dir())])
-    steps.append([str(python()), "-m", "pip", "install", "--quiet",
-                  f"apache-airflow=={AIRFLOW_VERSION}", "-e", str(REPO)])
+    steps.append(
+        [
+            str(python()),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"apache-airflow=={AIRFLOW_VERSION}",
+            "-e",
+            str(REPO),
+        ]
+    )
     with log_path.open("wb") as out:
         for cmd in steps:
             try:
-                subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True,
-                               timeout=INSTALL_TIMEOUT_S, cwd=REPO)
+                subprocess.run(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    check=True,
+                    timeout=INSTALL_TIMEOUT_S,
+                    cwd=REPO,
+                )
             except (OSError, subprocess.SubprocessError) as exc:
                 tail = log_path.read_text(errors="replace")[-1500:]
                 raise ServiceUnavailable(
-                    f"installing Airflow failed ({exc}); log {log_path}:\n{tail}") from exc
+                    f"installing Airflow failed ({exc}); log {log_path}:\n{tail}"
+                ) from exc
     _stamp().write_text(_wanted())
     return time.monotonic() - t0

@@ -185,7 +185,8 @@ for _feature in (cli_live, cli_reco, cli_alerts):
 def main() -> None:
     """Console entry point: user errors become one line on stderr and an exit code."""
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
@@ -196,6 +197,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         sys.exit(130)
+
 
 if __name__ == "__main__":
     main()

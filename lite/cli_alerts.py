@@ -13,8 +13,11 @@ alerts_app = typer.Typer(help="CDC of orders -> alert rules -> Telegram, webhook
 
 @alerts_app.command("run")
 def run(
-    console: Annotated[bool, typer.Option(
-        "--console/--no-console", help="also print alerts (default: only without Telegram)")
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console/--no-console", help="also print alerts (default: only without Telegram)"
+        ),
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="console lines: text or json")] = "text",
     lake: Annotated[bool, typer.Option("--lake/--no-lake", help="append to gold/alerts")] = True,
@@ -31,8 +34,13 @@ def run(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    sinks = alerts.build_sinks(settings, stop, console=console or None,
-                               console_fmt="json" if fmt == "json" else "text", lake=lake)
+    sinks = alerts.build_sinks(
+        settings,
+        stop,
+        console=console or None,
+        console_fmt="json" if fmt == "json" else "text",
+        lake=lake,
+    )
     alerts.run_alerts(settings, stop, sinks, slot=slot, reconnect_every=5.0)
     print("alerts stopped", flush=True)
 

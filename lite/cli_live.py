@@ -21,8 +21,10 @@ def _stop_on_signals() -> threading.Event:
 
 @metrics_app.command("run")
 def metrics_run(
-    every: Annotated[float | None, typer.Option(
-        min=1.0, help="repeat every N seconds until stopped (default: run once)")] = None,
+    every: Annotated[
+        float | None,
+        typer.Option(min=1.0, help="repeat every N seconds until stopped (default: run once)"),
+    ] = None,
 ) -> None:
     """Compute today's dashboard metrics, write them to the lake, announce them on Redis."""
     from jobs import dashboard_metrics
@@ -39,8 +41,9 @@ def metrics_run(
 
 def simulate(
     rate: Annotated[float, typer.Option(min=0.001, help="new orders per second")] = 5.0,
-    duration: Annotated[float | None, typer.Option(
-        min=1.0, help="stop after S seconds (default: until Ctrl-C)")] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=1.0, help="stop after S seconds (default: until Ctrl-C)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="the seed the shop was generated with")] = 42,
     report_every: Annotated[float, typer.Option(help="seconds between progress lines")] = 10.0,
 ) -> None:
@@ -50,17 +53,23 @@ def simulate(
 
     stop = _stop_on_signals()
     sim = Simulator(_settings(), rate, seed=seed)
-    stats = sim.run(stop, duration=duration, report_every=report_every,
-                    on_report=lambda s: print(s.line(), flush=True))
+    stats = sim.run(
+        stop,
+        duration=duration,
+        report_every=report_every,
+        on_report=lambda s: print(s.line(), flush=True),
+    )
     print(f"simulator stopped: {stats.line()}", flush=True)
 
 
 def dashboard(
     host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT",
-                                      help="port")] = 8501,
-    poll: Annotated[float, typer.Option(
-        min=0.5, help="seconds between lake polls while Redis is unreachable")] = 5.0,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="port")
+    ] = 8501,
+    poll: Annotated[
+        float, typer.Option(min=0.5, help="seconds between lake polls while Redis is unreachable")
+    ] = 5.0,
 ) -> None:
     """Serve the live NiceGUI dashboard."""
     from lite.cli_common import load_settings as _settings
@@ -70,28 +79,41 @@ def dashboard(
 
 
 def up(
-    simulate: Annotated[float | None, typer.Option(
-        "--simulate", min=0.001, help="also run the simulator at RATE orders/s")] = None,
+    simulate: Annotated[
+        float | None,
+        typer.Option("--simulate", min=0.001, help="also run the simulator at RATE orders/s"),
+    ] = None,
     full: Annotated[bool, typer.Option("--full", help="also the full-profile services")] = False,
-    seed_if_empty: Annotated[bool, typer.Option(
-        "--seed-if-empty", help="seed 30 days of history when orders is empty")] = False,
-    catch_up_days: Annotated[int, typer.Option(
-        min=0, help="backfill missing lake days among the last N (0: none)")] = 30,
-    dashboard_port: Annotated[int, typer.Option(
-        min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="dashboard port")] = 8501,
-    api_port: Annotated[int, typer.Option(
-        min=1, max=65535, envvar="SHOPLAKE_API_PORT", help="API port")] = 8000,
-    keep_services: Annotated[bool, typer.Option(
-        "--keep-services", help="leave the services (PostgreSQL, S3, Redis, Airflow) running"
-    )] = False,
+    seed_if_empty: Annotated[
+        bool, typer.Option("--seed-if-empty", help="seed 30 days of history when orders is empty")
+    ] = False,
+    catch_up_days: Annotated[
+        int, typer.Option(min=0, help="backfill missing lake days among the last N (0: none)")
+    ] = 30,
+    dashboard_port: Annotated[
+        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="dashboard port")
+    ] = 8501,
+    api_port: Annotated[
+        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_API_PORT", help="API port")
+    ] = 8000,
+    keep_services: Annotated[
+        bool,
+        typer.Option(
+            "--keep-services", help="leave the services (PostgreSQL, S3, Redis, Airflow) running"
+        ),
+    ] = False,
 ) -> None:
     """Start the platform on this host and keep it running until Ctrl-C or SIGTERM."""
     from lite.cli_common import load_settings as _settings
     from lite.up import UpOptions, run_up
 
     options = UpOptions(
-        simulate=simulate, full=full, seed_if_empty=seed_if_empty, catch_up_days=catch_up_days,
-        dashboard_port=dashboard_port, api_port=api_port,
+        simulate=simulate,
+        full=full,
+        seed_if_empty=seed_if_empty,
+        catch_up_days=catch_up_days,
+        dashboard_port=dashboard_port,
+        api_port=api_port,
         keep_services=keep_services,
     )
     raise typer.Exit(run_up(_settings(), options, print_line=lambda s: print(s, flush=True)))

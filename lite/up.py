@@ -62,8 +62,9 @@ def available_commands() -> set[str]:
     return names
 
 
-def missing_days(first: dt.date | None, yesterday: dt.date, have: set[dt.date],
-                 window: int) -> list[dt.date]:
+def missing_days(
+    first: dt.date | None, yesterday: dt.date, have: set[dt.date], window: int
+) -> list[dt.date]:
     """Days from the first order (at most ``window`` back) to yesterday without gold output."""
     if first is None or window <= 0:
         return []
@@ -141,7 +142,8 @@ class Platform:
         commands = available_commands()
         o = self.options
         wanted: list[tuple[str, list[str]]] = [
-            ("dashboard", ["dashboard", "--port", str(o.dashboard_port)])]
+            ("dashboard", ["dashboard", "--port", str(o.dashboard_port)])
+        ]
         if o.simulate:
             wanted.append(("simulator", ["simulate", "--rate", str(o.simulate)]))
         if "alerts run" in commands:
@@ -191,8 +193,10 @@ class Platform:
                 if child.restarts >= MAX_RESTARTS:
                     continue
                 child.restarts += 1
-                self.say(f"{child.name} exited with code {code} (restart {child.restarts}/"
-                         f"{MAX_RESTARTS}); last log lines:\n{child.tail()}")
+                self.say(
+                    f"{child.name} exited with code {code} (restart {child.restarts}/"
+                    f"{MAX_RESTARTS}); last log lines:\n{child.tail()}"
+                )
                 if child.restarts < MAX_RESTARTS:
                     self.stop.wait(2.0 * child.restarts)
                     child.start()
@@ -214,8 +218,10 @@ class Platform:
 def run_up(settings: Settings, options: UpOptions, print_line: Callable[[str], None]) -> int:
     """Start everything, wait for Ctrl-C or SIGTERM, stop everything; the exit code."""
     platform = Platform(settings, options, print_line)
-    previous = {sig: signal.signal(sig, lambda *_: platform.stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: platform.stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     platform.claim()
     try:
         steps: list[Callable[[], object]] = [platform.start_services]

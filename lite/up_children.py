@@ -39,8 +39,12 @@ class Child:
             # own session: a Ctrl-C in the terminal reaches only `up`, which stops
             # the children in order; killpg then reaches any grandchildren too
             self.popen = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         proc.write_pid(self.pid_file, self.popen.pid)
         return self.popen.pid

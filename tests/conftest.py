@@ -41,15 +41,17 @@ KEEP_SERVICES = os.environ.get("SHOPLAKE_TEST_KEEP_SERVICES") == "1"
 def settings_for_tests(**overrides: object) -> Settings:
     """Settings for the native test services (no ``.env``), with ``overrides`` on top."""
     values: dict[str, object] = {
-        "data_dir": TEST_DATA_DIR, "pg_port": TEST_PG_PORT, "s3_port": TEST_S3_PORT,
-        "s3_console_port": TEST_S3_PORT + 1, "lake_uri": "s3://",
-        "source_dsn": None, "s3_endpoint": None,
+        "data_dir": TEST_DATA_DIR,
+        "pg_port": TEST_PG_PORT,
+        "s3_port": TEST_S3_PORT,
+        "s3_console_port": TEST_S3_PORT + 1,
+        "lake_uri": "s3://",
+        "source_dsn": None,
+        "s3_endpoint": None,
         "redis_url": f"redis://127.0.0.1:{TEST_POOL_REDIS_PORT}/0",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
-
-
 
 
 class ServicePool:
@@ -117,16 +119,20 @@ def _docker_settings(stack: ExitStack) -> Settings:
 
     from lite.services.s3 import ensure_buckets
 
-    pg = PostgresContainer("postgres:18", username="shoplake", password="shoplake",
-                           dbname="shoplake", driver=None)
-    pg.with_command("postgres -c wal_level=logical -c max_replication_slots=10 "
-                    "-c max_wal_senders=10")
+    pg = PostgresContainer(
+        "postgres:18", username="shoplake", password="shoplake", dbname="shoplake", driver=None
+    )
+    pg.with_command(
+        "postgres -c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10"
+    )
     stack.enter_context(pg)
     minio = stack.enter_context(MinioContainer())
     cfg = minio.get_config()
     settings = settings_for_tests(
-        source_dsn=pg.get_connection_url(driver=None), s3_endpoint=f"http://{cfg['endpoint']}",
-        s3_access_key=cfg["access_key"], s3_secret_key=cfg["secret_key"],
+        source_dsn=pg.get_connection_url(driver=None),
+        s3_endpoint=f"http://{cfg['endpoint']}",
+        s3_access_key=cfg["access_key"],
+        s3_secret_key=cfg["secret_key"],
     )
     ensure_buckets(settings)
     return settings
@@ -176,8 +182,11 @@ def s3_settings(services_settings: Settings) -> Settings:
     s3 = client(services_settings, timeout=30)
     ensure_buckets(services_settings)
     for bucket in LAKE_BUCKETS:
-        doomed = [DeleteObject(o.object_name) for o in s3.list_objects(bucket, recursive=True)
-                  if o.object_name]
+        doomed = [
+            DeleteObject(o.object_name)
+            for o in s3.list_objects(bucket, recursive=True)
+            if o.object_name
+        ]
         errors = list(s3.remove_objects(bucket, doomed)) if doomed else []
         assert not errors, f"could not empty {bucket}: {errors[:3]}"
     return services_settings

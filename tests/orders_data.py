@@ -13,22 +13,24 @@ TS = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(12, 2)
 
 # the contract of jobs.adapters.source_db.ORDERS_ARROW_SCHEMA, restated for tests
-ORDERS_SCHEMA = pa.schema([
-    ("order_id", pa.string()),
-    ("order_date", TS),
-    ("customer_id", pa.string()),
-    ("product_id", pa.string()),
-    ("category", pa.string()),
-    ("product_name", pa.string()),
-    ("price", MONEY),
-    ("quantity", pa.int32()),
-    ("total", MONEY),
-    ("status", pa.string()),
-    ("payment_method", pa.string()),
-    ("region", pa.string()),
-    ("created_at", TS),
-    ("updated_at", TS),
-])
+ORDERS_SCHEMA = pa.schema(
+    [
+        ("order_id", pa.string()),
+        ("order_date", TS),
+        ("customer_id", pa.string()),
+        ("product_id", pa.string()),
+        ("category", pa.string()),
+        ("product_name", pa.string()),
+        ("price", MONEY),
+        ("quantity", pa.int32()),
+        ("total", MONEY),
+        ("status", pa.string()),
+        ("payment_method", pa.string()),
+        ("region", pa.string()),
+        ("created_at", TS),
+        ("updated_at", TS),
+    ]
+)
 DAY = dt.date(2024, 3, 5)
 NOON = dt.datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
 

@@ -14,8 +14,9 @@ from web.state import LiveState
 log = logging.getLogger(__name__)
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8501,
-          poll_s: float = 5.0) -> None:
+def serve(
+    settings: Settings, host: str = "127.0.0.1", port: int = 8501, poll_s: float = 5.0
+) -> None:
     """Serve the dashboard until interrupted (one shared state, one page per tab)."""
     state = LiveState()
     feeds = Feeds(settings, state, poll_s=poll_s)
@@ -32,6 +33,14 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8501,
         return {"status": "ok", "mode": view.mode, "version": view.version}
 
     log.info("dashboard on http://%s:%s", host, port)
-    ui.run(host=host, port=port, title="shoplake dashboard", reload=False, show=False,
-           show_welcome_message=False, uvicorn_logging_level="warning", dark=False,
-           reconnect_timeout=10.0)
+    ui.run(
+        host=host,
+        port=port,
+        title="shoplake dashboard",
+        reload=False,
+        show=False,
+        show_welcome_message=False,
+        uvicorn_logging_level="warning",
+        dark=False,
+        reconnect_timeout=10.0,
+    )

@@ -6,8 +6,18 @@ from typing import Any
 
 from jobs.domain.dashboard import change
 
-PALETTE = ["#2563eb", "#16a34a", "#f59e0b", "#db2777", "#7c3aed", "#0891b2", "#ea580c",
-           "#65a30d", "#dc2626", "#475569"]
+PALETTE = [
+    "#2563eb",
+    "#16a34a",
+    "#f59e0b",
+    "#db2777",
+    "#7c3aed",
+    "#0891b2",
+    "#ea580c",
+    "#65a30d",
+    "#dc2626",
+    "#475569",
+]
 KPI_CARDS = (  # (metric, title, kind)
     ("total_orders", "Orders", "int"),
     ("total_revenue", "Revenue", "money"),
@@ -49,11 +59,21 @@ def hourly_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "xAxis": {"type": "category", "data": [f"{h:02d}" for h in hours]},
         "yAxis": [{"type": "value", "name": "orders"}, _axis_money()],
         "series": [
-            {"name": "Orders", "type": "bar", "barMaxWidth": 18,
-             "data": [by_hour.get(h, {}).get("order_count", 0) for h in hours]},
-            {"name": "Revenue", "type": "line", "yAxisIndex": 1, "smooth": True,
-             "symbolSize": 4, "areaStyle": {"opacity": 0.08},
-             "data": [by_hour.get(h, {}).get("revenue", 0) for h in hours]},
+            {
+                "name": "Orders",
+                "type": "bar",
+                "barMaxWidth": 18,
+                "data": [by_hour.get(h, {}).get("order_count", 0) for h in hours],
+            },
+            {
+                "name": "Revenue",
+                "type": "line",
+                "yAxisIndex": 1,
+                "smooth": True,
+                "symbolSize": 4,
+                "areaStyle": {"opacity": 0.08},
+                "data": [by_hour.get(h, {}).get("revenue", 0) for h in hours],
+            },
         ],
     }
 
@@ -66,11 +86,20 @@ def top_products_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "grid": {"left": 8, "right": 56, "top": 8, "bottom": 8, "containLabel": True},
         "xAxis": _axis_money(),
-        "yAxis": {"type": "category", "data": [r["product_name"] or "?" for r in ordered],
-                  "axisLabel": {"width": 170, "overflow": "truncate"}},
-        "series": [{"name": "Revenue", "type": "bar", "barMaxWidth": 16,
-                    "label": {"show": True, "position": "right", "formatter": "{c}"},
-                    "data": [r["revenue"] for r in ordered]}],
+        "yAxis": {
+            "type": "category",
+            "data": [r["product_name"] or "?" for r in ordered],
+            "axisLabel": {"width": 170, "overflow": "truncate"},
+        },
+        "series": [
+            {
+                "name": "Revenue",
+                "type": "bar",
+                "barMaxWidth": 16,
+                "label": {"show": True, "position": "right", "formatter": "{c}"},
+                "data": [r["revenue"] for r in ordered],
+            }
+        ],
     }
 
 
@@ -80,11 +109,17 @@ def category_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "color": PALETTE,
         "tooltip": {"trigger": "item", "formatter": "{b}: ${c} ({d}%)"},
         "legend": {"type": "scroll", "orient": "vertical", "right": 0, "top": "middle"},
-        "series": [{"name": "Revenue", "type": "pie", "radius": ["45%", "72%"],
-                    "center": ["38%", "50%"], "label": {"show": False},
-                    "itemStyle": {"borderColor": "#fff", "borderWidth": 2},
-                    "data": [{"name": r["category"] or "?", "value": r["revenue"]}
-                             for r in rows]}],
+        "series": [
+            {
+                "name": "Revenue",
+                "type": "pie",
+                "radius": ["45%", "72%"],
+                "center": ["38%", "50%"],
+                "label": {"show": False},
+                "itemStyle": {"borderColor": "#fff", "borderWidth": 2},
+                "data": [{"name": r["category"] or "?", "value": r["revenue"]} for r in rows],
+            }
+        ],
     }
 
 
@@ -95,13 +130,24 @@ def regional_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "tooltip": {"trigger": "axis"},
         "legend": {"data": ["Revenue", "Orders"], "top": 0},
         "grid": {"left": 56, "right": 48, "top": 32, "bottom": 40},
-        "xAxis": {"type": "category", "data": [r["region"] or "?" for r in rows],
-                  "axisLabel": {"interval": 0, "width": 90, "overflow": "break"}},
+        "xAxis": {
+            "type": "category",
+            "data": [r["region"] or "?" for r in rows],
+            "axisLabel": {"interval": 0, "width": 90, "overflow": "break"},
+        },
         "yAxis": [_axis_money(), {"type": "value", "name": "orders"}],
         "series": [
-            {"name": "Revenue", "type": "bar", "barMaxWidth": 36,
-             "data": [r["revenue"] for r in rows]},
-            {"name": "Orders", "type": "line", "yAxisIndex": 1,
-             "data": [r["order_count"] for r in rows]},
+            {
+                "name": "Revenue",
+                "type": "bar",
+                "barMaxWidth": 36,
+                "data": [r["revenue"] for r in rows],
+            },
+            {
+                "name": "Orders",
+                "type": "line",
+                "yAxisIndex": 1,
+                "data": [r["order_count"] for r in rows],
+            },
         ],
     }

@@ -34,19 +34,31 @@ class DashboardPage:
                 ui.label("shoplake · today").classes("text-2xl font-semibold text-slate-800")
                 self.subtitle = ui.label("").classes("text-sm text-slate-500")
             with ui.row().classes("items-center gap-3"):
-                self.updated = ui.label("").props('data-testid="last-updated"').classes(
-                    "text-sm text-slate-600")
-                self.badge = ui.badge("Waiting", color=None).props(
-                    'data-testid="live-indicator"').classes("px-3 py-1 text-white bg-slate-400")
-        self.notice = ui.label("").props('data-testid="source-notice"').classes(
-            "w-full px-3 py-2 rounded bg-amber-100 text-amber-900 text-sm")
+                self.updated = (
+                    ui.label("")
+                    .props('data-testid="last-updated"')
+                    .classes("text-sm text-slate-600")
+                )
+                self.badge = (
+                    ui.badge("Waiting", color=None)
+                    .props('data-testid="live-indicator"')
+                    .classes("px-3 py-1 text-white bg-slate-400")
+                )
+        self.notice = (
+            ui.label("")
+            .props('data-testid="source-notice"')
+            .classes("w-full px-3 py-2 rounded bg-amber-100 text-amber-900 text-sm")
+        )
         self.notice.set_visibility(False)
         with ui.grid(columns=4).classes("w-full gap-4"):
             for metric, title, _kind in charts.KPI_CARDS:
                 with ui.card().classes("shadow-sm"):
                     ui.label(title).classes("text-sm text-slate-500")
-                    self.kpi_values[metric] = ui.label("–").props(
-                        f'data-testid="kpi-{metric}"').classes("text-3xl font-semibold")
+                    self.kpi_values[metric] = (
+                        ui.label("–")
+                        .props(f'data-testid="kpi-{metric}"')
+                        .classes("text-3xl font-semibold")
+                    )
                     self.kpi_deltas[metric] = ui.label("").classes("text-xs")
         with ui.grid(columns=3).classes("w-full gap-4"):
             with ui.card().classes("col-span-2 shadow-sm"):
@@ -62,8 +74,7 @@ class DashboardPage:
             with ui.card().classes("shadow-sm"):
                 ui.label("Regions").classes("font-medium")
                 self.regions = ui.echart(charts.regional_option([])).classes("w-full h-80")
-        self.run_id = ui.label("").props('data-testid="run-id"').classes(
-            "text-xs text-slate-400")
+        self.run_id = ui.label("").props('data-testid="run-id"').classes("text-xs text-slate-400")
 
     def refresh(self) -> None:
         view = self.state.view()
@@ -78,16 +89,21 @@ class DashboardPage:
         self.badge.set_text(f"● {text}")
         self.badge.classes(replace=f"px-3 py-1 text-white {colour}")
         self.notice.set_visibility(view.mode == POLLING or view.message is None)
-        self.notice.set_text(view.detail if view.mode == POLLING else
-                             "No metrics yet: waiting for the first `shoplake metrics run`.")
+        self.notice.set_text(
+            view.detail
+            if view.mode == POLLING
+            else "No metrics yet: waiting for the first `shoplake metrics run`."
+        )
         if view.message:
             stamp = view.message["metrics"]["overall_metrics"].get("last_updated")
             self.updated.set_text(_updated_text(stamp))
 
     def _show(self, metrics: dict[str, Any]) -> None:
         overall = metrics.get("overall_metrics", {})
-        self.subtitle.set_text(f"{metrics.get('date', '')} · time zone {metrics.get('timezone')}"
-                               " · statuses completed and processing")
+        self.subtitle.set_text(
+            f"{metrics.get('date', '')} · time zone {metrics.get('timezone')}"
+            " · statuses completed and processing"
+        )
         for metric, _title, kind in charts.KPI_CARDS:
             self.kpi_values[metric].set_text(charts.fmt(overall.get(metric), kind))
             text, tone = charts.delta(overall, metric, kind)

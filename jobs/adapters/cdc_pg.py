@@ -100,10 +100,19 @@ class PgOutputDecoder:
             after = {k: None if v is _UNCHANGED else v for k, v in after.items()}
         op = {b"I": "c", b"U": "u", b"D": "d"}[kind]
         assert self.current is not None
-        self.current.events.append(envelope(
-            op, before, after, lsn=lsn, tx_id=self.current.xid,
-            commit_ts_ms=self.current.commit_ts_ms, db=self.dbname,
-            schema=rel.schema, table=rel.table))
+        self.current.events.append(
+            envelope(
+                op,
+                before,
+                after,
+                lsn=lsn,
+                tx_id=self.current.xid,
+                commit_ts_ms=self.current.commit_ts_ms,
+                db=self.dbname,
+                schema=rel.schema,
+                table=rel.table,
+            )
+        )
 
     @staticmethod
     def _tuple(rel: Relation, body: memoryview, pos: int) -> tuple[dict[str, Any], int]:
@@ -144,11 +153,13 @@ def ensure_slot(dsn: str, slot: str | None = None) -> str:
         dbname = str(conn.info.dbname)
         slot = slot or default_slot_name(dbname)
         conn.execute("ALTER TABLE public.orders REPLICA IDENTITY FULL")
-        if not conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s",
-                            (PUBLICATION,)).fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
+        ).fetchone():
             conn.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE public.orders")
-        if not conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
-                            (slot,)).fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        ).fetchone():
             conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
     return slot
 
@@ -158,15 +169,17 @@ def drop_slot(dsn: str, slot: str | None = None) -> list[str]:
     dropped = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         slot = slot or default_slot_name(str(conn.info.dbname))
-        row = conn.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
-                           (slot,)).fetchone()
+        row = conn.execute(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        ).fetchone()
         if row is not None:
             if row[0] is not None:
                 conn.execute("SELECT pg_terminate_backend(%s)", (row[0],))
             conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
             dropped.append(f"slot {slot}")
-        if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s",
-                        (PUBLICATION,)).fetchone():
+        if conn.execute(
+            "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
+        ).fetchone():
             conn.execute(f"DROP PUBLICATION {PUBLICATION}")
             dropped.append(f"publication {PUBLICATION}")
     return dropped
@@ -176,17 +189,22 @@ def drop_slot(dsn: str, slot: str | None = None) -> list[str]:
 class SlotReader:
     """Streams committed transactions from the slot; ``confirm`` moves the slot forward."""
 
-    def __init__(self, dsn: str, slot: str, status_interval: float = 5.0,
-                 ping_interval: float = 5.0) -> None:
+    def __init__(
+        self, dsn: str, slot: str, status_interval: float = 5.0, ping_interval: float = 5.0
+    ) -> None:
         import psycopg2  # imported here: only the CDC reader needs the replication protocol
         import psycopg2.extras
 
         self._conn = psycopg2.connect(
-            dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection)
+            dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection
+        )
         self._cur = self._conn.cursor()
         self._cur.start_replication(
-            slot_name=slot, decode=False, status_interval=status_interval,
-            options={"proto_version": "1", "publication_names": PUBLICATION})
+            slot_name=slot,
+            decode=False,
+            status_interval=status_interval,
+            options={"proto_version": "1", "publication_names": PUBLICATION},
+        )
         self.decoder = PgOutputDecoder(self._conn.info.dbname)
         self.confirmed = 0
         self.ping_interval, self._last_ping = ping_interval, 0.0

@@ -50,8 +50,9 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         conn.execute(SCHEMA_SQL)
 
 
-def record_alerts(conn: psycopg.Connection, alerts: Sequence[dict[str, Any]],
-                  sinks: Sequence[str]) -> None:
+def record_alerts(
+    conn: psycopg.Connection, alerts: Sequence[dict[str, Any]], sinks: Sequence[str]
+) -> None:
     """Store alerts and one pending delivery per sink, in the caller's transaction.
 
     Replays (same alert_id) are no-ops, so a change seen twice alerts once.
@@ -62,17 +63,19 @@ def record_alerts(conn: psycopg.Connection, alerts: Sequence[dict[str, Any]],
         cur.executemany(
             "INSERT INTO shoplake.alerts (alert_id, source_lsn, record) VALUES (%s, %s, %s)"
             " ON CONFLICT (alert_id) DO NOTHING",
-            [(a["alert_id"], a["source_lsn"], to_json(a)) for a in alerts])
+            [(a["alert_id"], a["source_lsn"], to_json(a)) for a in alerts],
+        )
         cur.executemany(
             "INSERT INTO shoplake.alert_deliveries (alert_id, sink) VALUES (%s, %s)"
             " ON CONFLICT (alert_id, sink) DO NOTHING",
-            [(a["alert_id"], s) for a in alerts for s in sinks])
+            [(a["alert_id"], s) for a in alerts for s in sinks],
+        )
 
 
 def _records(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Records in the field order of the alert contract (jsonb does not keep key order)."""
     out = []
-    for (raw, *_rest) in rows:
+    for raw, *_rest in rows:
         rec = raw if isinstance(raw, dict) else json.loads(raw)
         out.append({k: rec[k] for k in ALERT_FIELDS if k in rec} | rec)
     return out
@@ -84,7 +87,8 @@ def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[dict[str, A
         rows = conn.execute(
             "SELECT a.record FROM shoplake.alert_deliveries d JOIN shoplake.alerts a USING"
             " (alert_id) WHERE d.sink = %s AND d.state = 'pending' ORDER BY a.seq LIMIT %s",
-            (sink, limit)).fetchall()
+            (sink, limit),
+        ).fetchall()
     return _records(rows)
 
 
@@ -94,22 +98,26 @@ def in_doubt(conn: psycopg.Connection, sink: str) -> dict[str, list[dict[str, An
         rows = conn.execute(
             "UPDATE shoplake.alert_deliveries d SET in_doubt = true FROM shoplake.alerts a"
             " WHERE a.alert_id = d.alert_id AND d.sink = %s AND d.state = 'sending'"
-            " RETURNING d.batch_key, a.record, a.seq", (sink,)).fetchall()
+            " RETURNING d.batch_key, a.record, a.seq",
+            (sink,),
+        ).fetchall()
     batches: dict[str, list[dict[str, Any]]] = {}
     for key, record, _seq in sorted(rows, key=lambda r: r[2]):
         batches.setdefault(key, []).extend(_records([(record,)]))
     return batches
 
 
-def claim(conn: psycopg.Connection, sink: str, alert_ids: Sequence[str],
-          batch_key: str | None = None) -> str:
+def claim(
+    conn: psycopg.Connection, sink: str, alert_ids: Sequence[str], batch_key: str | None = None
+) -> str:
     """Mark a batch as in flight (committed before the sink is called); returns its key."""
     key = batch_key or uuid.uuid4().hex
     with conn.transaction():
         conn.execute(
             "UPDATE shoplake.alert_deliveries SET state = 'sending', batch_key = %s,"
             " attempts = attempts + 1 WHERE sink = %s AND alert_id = ANY(%s)",
-            (key, sink, list(alert_ids)))
+            (key, sink, list(alert_ids)),
+        )
     return key
 
 
@@ -119,7 +127,8 @@ def finish(conn: psycopg.Connection, sink: str, alert_ids: Sequence[str], ok: bo
         conn.execute(
             "UPDATE shoplake.alert_deliveries SET state = %s,"
             " delivered_at = CASE WHEN %s THEN now() END WHERE sink = %s AND alert_id = ANY(%s)",
-            ("delivered" if ok else "pending", ok, sink, list(alert_ids)))
+            ("delivered" if ok else "pending", ok, sink, list(alert_ids)),
+        )
 
 
 def drop_schema(conn: psycopg.Connection) -> None:

@@ -25,8 +25,11 @@ TIMEOUT_S = 2.0
 def client(redis_url: str) -> redis.Redis:
     """A client whose every call gives up after a couple of seconds."""
     return redis.Redis.from_url(
-        redis_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
-        decode_responses=True, health_check_interval=15,
+        redis_url,
+        socket_timeout=TIMEOUT_S,
+        socket_connect_timeout=TIMEOUT_S,
+        decode_responses=True,
+        health_check_interval=15,
     )
 
 

@@ -38,15 +38,22 @@ def url(settings: Settings) -> str:
 def connect(settings: Settings, timeout: float = 120.0, schema: str = VIEW_SCHEMA) -> Any:
     """A DB-API connection to the lake catalog; bounded time, no retries."""
     return trino.dbapi.connect(
-        host="127.0.0.1", port=port(settings), user=USER, catalog=LAKE_CATALOG, schema=schema,
-        http_scheme="http", request_timeout=timeout, max_attempts=1,
+        host="127.0.0.1",
+        port=port(settings),
+        user=USER,
+        catalog=LAKE_CATALOG,
+        schema=schema,
+        http_scheme="http",
+        request_timeout=timeout,
+        max_attempts=1,
         session_properties={"query_max_run_time": f"{int(timeout)}s"},
     )
 
 
 def _down(settings: Settings) -> ServiceUnavailable:
-    return ServiceUnavailable(f"Trino is not answering at {url(settings)} "
-                              "(start it: shoplake services start --full)")
+    return ServiceUnavailable(
+        f"Trino is not answering at {url(settings)} (start it: shoplake services start --full)"
+    )
 
 
 @contextmanager

@@ -21,11 +21,19 @@ from jobs.settings import Settings
 log = logging.getLogger(__name__)
 
 _SIMPLE = {
-    "VARCHAR": "varchar", "BIGINT": "bigint", "INTEGER": "integer", "SMALLINT": "smallint",
-    "TINYINT": "tinyint", "DOUBLE": "double", "FLOAT": "real", "BOOLEAN": "boolean",
-    "DATE": "date", "BLOB": "varbinary",
+    "VARCHAR": "varchar",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "SMALLINT": "smallint",
+    "TINYINT": "tinyint",
+    "DOUBLE": "double",
+    "FLOAT": "real",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "BLOB": "varbinary",
     # the Hive connector has no zoned timestamps: stored as UTC instants, zoned again in views
-    "TIMESTAMP WITH TIME ZONE": "timestamp(6)", "TIMESTAMP": "timestamp(6)",
+    "TIMESTAMP WITH TIME ZONE": "timestamp(6)",
+    "TIMESTAMP": "timestamp(6)",
 }
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
@@ -50,17 +58,18 @@ def lake_columns(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     con = lake.connect()
     try:
         create_views(con, lake)
-        return {v: [(r[0], r[1]) for r in con.execute(f"DESCRIBE {v}").fetchall()]
-                for v in VIEWS}
+        return {v: [(r[0], r[1]) for r in con.execute(f"DESCRIBE {v}").fetchall()] for v in VIEWS}
     finally:
         con.close()
 
 
 def table_ddl(ds: Dataset, columns: list[tuple[str, str]]) -> str:
     cols = ",\n  ".join(f'"{n}" {trino_type(t)}' for n, t in columns if n != "date")
-    return (f"CREATE TABLE {_table(ds)} (\n  {cols},\n  \"date\" date\n) WITH ("
-            f"external_location = 's3://{ds.bucket}/{ds.name}', format = 'PARQUET', "
-            "partitioned_by = ARRAY['date'])")
+    return (
+        f'CREATE TABLE {_table(ds)} (\n  {cols},\n  "date" date\n) WITH ('
+        f"external_location = 's3://{ds.bucket}/{ds.name}', format = 'PARQUET', "
+        "partitioned_by = ARRAY['date'])"
+    )
 
 
 def view_ddl(view: str, ds: Dataset, columns: list[tuple[str, str]]) -> str:
@@ -70,8 +79,10 @@ def view_ddl(view: str, ds: Dataset, columns: list[tuple[str, str]]) -> str:
         return f'"{name}"'
 
     select = ", ".join(expr(n, t) for n, t in columns)
-    return (f"CREATE OR REPLACE VIEW {client.LAKE_CATALOG}.{client.VIEW_SCHEMA}.{view} "
-            f"SECURITY INVOKER AS SELECT {select} FROM {_table(ds)}")
+    return (
+        f"CREATE OR REPLACE VIEW {client.LAKE_CATALOG}.{client.VIEW_SCHEMA}.{view} "
+        f"SECURITY INVOKER AS SELECT {select} FROM {_table(ds)}"
+    )
 
 
 def _table(ds: Dataset) -> str:
@@ -82,7 +93,8 @@ def _existing(cur: Any) -> dict[tuple[str, str], list[tuple[str, str]]]:
     cur.execute(
         "SELECT table_schema, table_name, column_name, data_type FROM "
         f"{client.LAKE_CATALOG}.information_schema.columns WHERE table_schema IN "
-        "('bronze', 'silver', 'gold') ORDER BY table_schema, table_name, ordinal_position")
+        "('bronze', 'silver', 'gold') ORDER BY table_schema, table_name, ordinal_position"
+    )
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for schema, table, column, dtype in cur.fetchall():
         found.setdefault((schema, table), []).append((column, dtype))
@@ -113,15 +125,16 @@ def register(settings: Settings, timeout: float = 120.0) -> dict[str, Any]:
             cur.execute(view_ddl(view, ds, columns))
             cur.fetchall()
         sync_partitions(cur)
-    return {"tables": len(VIEWS), "created": created,
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return {"tables": len(VIEWS), "created": created, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def sync_partitions(cur: Any) -> None:
     """Make each table's partitions exactly the lake's ``date=`` folders (added and removed)."""
     for ds in VIEWS.values():
-        cur.execute(f"CALL {client.LAKE_CATALOG}.system.sync_partition_metadata("
-                    f"'{ds.bucket}', '{ds.name}', 'FULL')")
+        cur.execute(
+            f"CALL {client.LAKE_CATALOG}.system.sync_partition_metadata("
+            f"'{ds.bucket}', '{ds.name}', 'FULL')"
+        )
         cur.fetchall()
 
 

@@ -30,23 +30,27 @@ def one_alert(alert: Mapping[str, Any]) -> str:
     """The full text of a single alert: rule, order, customer, amounts, reason, id."""
     icon = _ICONS.get(str(alert.get("severity")), "🔔")
     qty = alert.get("quantity")
-    return "\n".join([
-        f"{icon} {alert.get('alert_type')} ({alert.get('severity')})",
-        f"Order {alert.get('order_id') or '-'} · customer {alert.get('customer_id') or '-'}",
-        f"Product: {alert.get('product_name') or '-'}",
-        f"Total {money(alert.get('total'))} · qty {qty if qty is not None else '-'}"
-        f" · price {money(alert.get('price'))}",
-        f"{alert.get('message', '')}",
-        f"at {alert.get('source_ts') or alert.get('detected_at')} · id {short_id(alert)}",
-    ])
+    return "\n".join(
+        [
+            f"{icon} {alert.get('alert_type')} ({alert.get('severity')})",
+            f"Order {alert.get('order_id') or '-'} · customer {alert.get('customer_id') or '-'}",
+            f"Product: {alert.get('product_name') or '-'}",
+            f"Total {money(alert.get('total'))} · qty {qty if qty is not None else '-'}"
+            f" · price {money(alert.get('price'))}",
+            f"{alert.get('message', '')}",
+            f"at {alert.get('source_ts') or alert.get('detected_at')} · id {short_id(alert)}",
+        ]
+    )
 
 
 def compact_line(alert: Mapping[str, Any]) -> str:
     """One line per alert, for bursts batched into one message."""
     icon = _ICONS.get(str(alert.get("severity")), "🔔")
-    return (f"{icon} {alert.get('alert_type')} · order {alert.get('order_id') or '-'}"
-            f" · cust {alert.get('customer_id') or '-'} · total {money(alert.get('total'))}"
-            f" · qty {alert.get('quantity')} · id {short_id(alert)}")
+    return (
+        f"{icon} {alert.get('alert_type')} · order {alert.get('order_id') or '-'}"
+        f" · cust {alert.get('customer_id') or '-'} · total {money(alert.get('total'))}"
+        f" · qty {alert.get('quantity')} · id {short_id(alert)}"
+    )
 
 
 def message_text(alerts: Sequence[Mapping[str, Any]], note: str | None = None) -> str:
@@ -57,8 +61,9 @@ def message_text(alerts: Sequence[Mapping[str, Any]], note: str | None = None) -
     return "\n".join([*head, f"🔔 {len(alerts)} shoplake alerts", *map(compact_line, alerts)])
 
 
-def plan_messages(alerts: Sequence[A], note: str | None = None,
-                  limit: int = TELEGRAM_LIMIT) -> list[list[A]]:
+def plan_messages(
+    alerts: Sequence[A], note: str | None = None, limit: int = TELEGRAM_LIMIT
+) -> list[list[A]]:
     """Split a burst into groups whose message text fits in one chat message each."""
     groups: list[list[A]] = []
     current: list[A] = []

@@ -41,9 +41,19 @@ def value_from_text(type_oid: int, text: str | None) -> Any:
     return text
 
 
-def envelope(op: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *,
-             lsn: int, tx_id: int, commit_ts_ms: int, db: str, schema: str = "public",
-             table: str = "orders", now_ms: int | None = None) -> dict[str, Any]:
+def envelope(
+    op: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    *,
+    lsn: int,
+    tx_id: int,
+    commit_ts_ms: int,
+    db: str,
+    schema: str = "public",
+    table: str = "orders",
+    now_ms: int | None = None,
+) -> dict[str, Any]:
     """A Debezium envelope (``op`` c/u/d/r) with the source block the rules and ids rely on."""
     if op not in ("c", "u", "d", "r"):
         raise ValueError(f"unknown change op {op!r}")
@@ -54,8 +64,16 @@ def envelope(op: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]
         "after": dict(after) if after is not None else None,
         "op": op,
         "ts_ms": now_ms,
-        "source": {"connector": "postgresql", "name": "cdc", "db": db, "schema": schema,
-                   "table": table, "lsn": lsn, "txId": tx_id, "ts_ms": commit_ts_ms},
+        "source": {
+            "connector": "postgresql",
+            "name": "cdc",
+            "db": db,
+            "schema": schema,
+            "table": table,
+            "lsn": lsn,
+            "txId": tx_id,
+            "ts_ms": commit_ts_ms,
+        },
     }
 
 
@@ -69,8 +87,14 @@ def unwrap(event: Mapping[str, Any]) -> dict[str, Any] | None:
     if row is None:
         return None
     flat = dict(row)
-    flat.update({"__op": op, "__lsn": source.get("lsn"), "__source_ts_ms": source.get("ts_ms"),
-                 "__deleted": "true" if op == "d" else "false"})
+    flat.update(
+        {
+            "__op": op,
+            "__lsn": source.get("lsn"),
+            "__source_ts_ms": source.get("ts_ms"),
+            "__deleted": "true" if op == "d" else "false",
+        }
+    )
     return flat
 
 

@@ -120,8 +120,12 @@ def payload_metrics(
 ) -> dict[str, Any]:
     """The ``metrics`` object of a ``dashboard:updates`` message."""
     overall = rows_of(tables["overall_metrics"])
-    metrics: dict[str, Any] = {"run_id": run_id, "date": day.isoformat(), "timezone": tz,
-                               "overall_metrics": overall[0] if overall else {}}
+    metrics: dict[str, Any] = {
+        "run_id": run_id,
+        "date": day.isoformat(),
+        "timezone": tz,
+        "overall_metrics": overall[0] if overall else {},
+    }
     for name in ("top_products", "category_stats", "regional_stats", "hourly_stats"):
         metrics[name] = rows_of(tables[name])
     return metrics

@@ -59,21 +59,39 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("HIGH_VALUE_ORDER", "high", Cmp("gt", Col("total"), Param("alert_high_value")),
-         "Order total {total} is above {alert_high_value}"),
-    Rule("SUSPICIOUS_QUANTITY", "medium", Cmp("gt", Col("quantity"), Param("alert_max_quantity")),
-         "Quantity {quantity} is above {alert_max_quantity}"),
-    Rule("NEGATIVE_PRICE", "high", Cmp("lt", Col("price"), Const(Decimal(0))),
-         "Price {price} is negative"),
-    Rule("INVALID_QUANTITY", "high", Cmp("le", Col("quantity"), Const(Decimal(0))),
-         "Quantity {quantity} is zero or negative"),
+    Rule(
+        "HIGH_VALUE_ORDER",
+        "high",
+        Cmp("gt", Col("total"), Param("alert_high_value")),
+        "Order total {total} is above {alert_high_value}",
+    ),
+    Rule(
+        "SUSPICIOUS_QUANTITY",
+        "medium",
+        Cmp("gt", Col("quantity"), Param("alert_max_quantity")),
+        "Quantity {quantity} is above {alert_max_quantity}",
+    ),
+    Rule(
+        "NEGATIVE_PRICE",
+        "high",
+        Cmp("lt", Col("price"), Const(Decimal(0))),
+        "Price {price} is negative",
+    ),
+    Rule(
+        "INVALID_QUANTITY",
+        "high",
+        Cmp("le", Col("quantity"), Const(Decimal(0))),
+        "Quantity {quantity} is zero or negative",
+    ),
 )
 
 
 def params_from_settings(settings: Any) -> dict[str, Decimal]:
     """The thresholds the rules refer to, as exact decimals."""
-    return {"alert_high_value": _exact(settings.alert_high_value),
-            "alert_max_quantity": _exact(settings.alert_max_quantity)}
+    return {
+        "alert_high_value": _exact(settings.alert_high_value),
+        "alert_max_quantity": _exact(settings.alert_max_quantity),
+    }
 
 
 def _exact(value: float | int) -> Decimal:
@@ -117,19 +135,31 @@ def evaluate(cond: Cmp, row: Mapping[str, Any] | None, params: Mapping[str, Deci
     left, right = _term(cond.left, row, params), _term(cond.right, row, params)
     if left is None or right is None:
         return False
-    return {"gt": left > right, "ge": left >= right, "lt": left < right, "le": left <= right,
-            "eq": left == right, "ne": left != right}[cond.op]
+    return {
+        "gt": left > right,
+        "ge": left >= right,
+        "lt": left < right,
+        "le": left <= right,
+        "eq": left == right,
+        "ne": left != right,
+    }[cond.op]
 
 
-def newly_broken(rule: Rule, op: str, before: Mapping[str, Any] | None,
-                 after: Mapping[str, Any] | None, params: Mapping[str, Decimal]) -> bool:
+def newly_broken(
+    rule: Rule,
+    op: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    params: Mapping[str, Decimal],
+) -> bool:
     """Does this change raise the rule: an insert breaking it, or an update newly breaking it?"""
     if op == "c":
         return evaluate(rule.condition, after, params)
     if op == "u":
         # without a before image (replica identity not FULL) the update counts as new
         return evaluate(rule.condition, after, params) and not evaluate(
-            rule.condition, before, params)
+            rule.condition, before, params
+        )
     return False  # deletes and snapshot reads ("r") raise nothing
 
 
@@ -148,8 +178,21 @@ def to_sql(cond: Cmp, params: Mapping[str, Decimal], row: str = "") -> str:
 
 
 # ---------------------------------------------------------------- alert records
-ALERT_FIELDS = ("alert_id", "alert_type", "severity", "order_id", "customer_id", "product_name",
-                "total", "quantity", "price", "detected_at", "source_ts", "message", "source_lsn")
+ALERT_FIELDS = (
+    "alert_id",
+    "alert_type",
+    "severity",
+    "order_id",
+    "customer_id",
+    "product_name",
+    "total",
+    "quantity",
+    "price",
+    "detected_at",
+    "source_ts",
+    "message",
+    "source_lsn",
+)
 
 
 def alert_id(order_id: Any, rule: str, lsn: int) -> str:
@@ -169,8 +212,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def alerts_for_change(event: Mapping[str, Any], params: Mapping[str, Decimal],
-                      detected_at: dt.datetime, rules: tuple[Rule, ...] = RULES) -> list[dict]:
+def alerts_for_change(
+    event: Mapping[str, Any],
+    params: Mapping[str, Decimal],
+    detected_at: dt.datetime,
+    rules: tuple[Rule, ...] = RULES,
+) -> list[dict]:
     """One alert record per rule newly broken by this change event (Debezium envelope)."""
     op, before, after = event.get("op", ""), event.get("before"), event.get("after")
     source = event.get("source") or {}
@@ -179,22 +226,28 @@ def alerts_for_change(event: Mapping[str, Any], params: Mapping[str, Decimal],
     if not broken or after is None:
         return []
     src_ms = source.get("ts_ms")
-    source_ts = (dt.datetime.fromtimestamp(src_ms / 1000, tz=dt.UTC).isoformat()
-                 if isinstance(src_ms, int | float) else None)
+    source_ts = (
+        dt.datetime.fromtimestamp(src_ms / 1000, tz=dt.UTC).isoformat()
+        if isinstance(src_ms, int | float)
+        else None
+    )
     fields = _Blank({k: _plain(v) for k, v in after.items()})
     fields.update({k: str(v) for k, v in params.items()})
-    return [{
-        "alert_id": alert_id(after.get("order_id"), rule.name, lsn),
-        "alert_type": rule.name,
-        "severity": rule.severity,
-        "order_id": after.get("order_id"),
-        "customer_id": after.get("customer_id"),
-        "product_name": after.get("product_name"),
-        "total": _plain(after.get("total")),
-        "quantity": _plain(after.get("quantity")),
-        "price": _plain(after.get("price")),
-        "detected_at": detected_at.astimezone(dt.UTC).isoformat(),
-        "source_ts": source_ts,
-        "message": rule.message.format_map(fields),
-        "source_lsn": lsn,
-    } for rule in broken]
+    return [
+        {
+            "alert_id": alert_id(after.get("order_id"), rule.name, lsn),
+            "alert_type": rule.name,
+            "severity": rule.severity,
+            "order_id": after.get("order_id"),
+            "customer_id": after.get("customer_id"),
+            "product_name": after.get("product_name"),
+            "total": _plain(after.get("total")),
+            "quantity": _plain(after.get("quantity")),
+            "price": _plain(after.get("price")),
+            "detected_at": detected_at.astimezone(dt.UTC).isoformat(),
+            "source_ts": source_ts,
+            "message": rule.message.format_map(fields),
+            "source_lsn": lsn,
+        }
+        for rule in broken
+    ]

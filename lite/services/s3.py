@@ -28,9 +28,12 @@ def client(settings: Settings, timeout: float = 5.0) -> Minio:
         retries=urllib3.Retry(total=0),
     )
     return Minio(
-        url.netloc, access_key=settings.s3_access_key,
+        url.netloc,
+        access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=url.scheme == "https", region=settings.s3_region, http_client=http,
+        secure=url.scheme == "https",
+        region=settings.s3_region,
+        http_client=http,
     )
 
 

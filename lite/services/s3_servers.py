@@ -26,9 +26,13 @@ class MinioService(S3Service):
     def command(self) -> list[str]:
         s = self.settings
         return [
-            str(engines.bin_dir() / "minio"), "server", str(self.home / "minio"),
-            "--address", f"127.0.0.1:{s.s3_port}",
-            "--console-address", f"127.0.0.1:{s.s3_console_port}",
+            str(engines.bin_dir() / "minio"),
+            "server",
+            str(self.home / "minio"),
+            "--address",
+            f"127.0.0.1:{s.s3_port}",
+            "--console-address",
+            f"127.0.0.1:{s.s3_console_port}",
         ]
 
     def env(self) -> dict[str, str]:
@@ -54,8 +58,15 @@ class SeaweedService(S3Service):
         # grpc = http + 10000 overflows with high test ports), so derive them all
         # from the console port MinIO would use
         base = self.settings.s3_console_port
-        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-                 "filer.port", "filer.port.grpc", "s3.port.grpc"]
+        names = [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+        ]
         return {name: base + 1 + i for i, name in enumerate(names)}
 
     def ports(self) -> list[int]:
@@ -69,12 +80,20 @@ class SeaweedService(S3Service):
     def _config(self) -> Path:
         # the identity file holds the secret: written for the owner only
         path = self.home / "s3-identities.json"
-        identity = {"identities": [{
-            "name": "shoplake",
-            "credentials": [{"accessKey": self.settings.s3_access_key,
-                             "secretKey": self.settings.s3_secret_key.get_secret_value()}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}
+        identity = {
+            "identities": [
+                {
+                    "name": "shoplake",
+                    "credentials": [
+                        {
+                            "accessKey": self.settings.s3_access_key,
+                            "secretKey": self.settings.s3_secret_key.get_secret_value(),
+                        }
+                    ],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(identity, fh)
@@ -86,11 +105,21 @@ class SeaweedService(S3Service):
         data.mkdir(parents=True, exist_ok=True)
         ports = [f"-{name}={port}" for name, port in self._internal_ports().items()]
         return [
-            str(binary), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-s3", f"-s3.port={self.settings.s3_port}", f"-s3.config={self._config()}",
+            str(binary),
+            "server",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-s3",
+            f"-s3.port={self.settings.s3_port}",
+            f"-s3.config={self._config()}",
             # extra endpoints we do not use: off, so they bind nothing
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=0",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-volume.max=0",
             # one node: no peers to drain to or elect with, so stop and restart fast
-            "-volume.preStopSeconds=0", "-master.electionTimeout=1s",
-            "-master.telemetry=false", *ports,
+            "-volume.preStopSeconds=0",
+            "-master.electionTimeout=1s",
+            "-master.telemetry=false",
+            *ports,
         ]

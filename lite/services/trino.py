@@ -80,8 +80,10 @@ def java_home() -> Path:
     for home in [Path(p) for p in named if p] + found:
         if _java_major(home) >= MIN_JAVA and (home / "bin" / "java").exists():
             return home
-    raise ServiceUnavailable(f"Trino {VERSION} needs Java {MIN_JAVA}+: install one and set "
-                             "SHOPLAKE_TRINO_JAVA_HOME (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)")
+    raise ServiceUnavailable(
+        f"Trino {VERSION} needs Java {MIN_JAVA}+: install one and set "
+        "SHOPLAKE_TRINO_JAVA_HOME (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)"
+    )
 
 
 class Trino(Service):
@@ -126,20 +128,31 @@ class Trino(Service):
         s = self.settings
         pg = psycopg.conninfo.conninfo_to_dict(s.dsn)
         return {
-            "port": str(client.port(s)), "heap": client.heap(s),
+            "port": str(client.port(s)),
+            "heap": client.heap(s),
             "query_memory": _query_memory(client.heap(s)),
-            "data_dir": str(self.home / "data"), "metastore_dir": str(self.home / "metastore"),
+            "data_dir": str(self.home / "data"),
+            "metastore_dir": str(self.home / "metastore"),
             "plugin_dir": str(install_dir() / "plugin"),
-            "s3_endpoint": s.s3_endpoint_url, "s3_region": s.s3_region,
-            "s3_access_key": s.s3_access_key, "s3_secret_key": s.s3_secret_key.get_secret_value(),
-            "pg_host": str(pg.get("host") or "127.0.0.1"), "pg_port": str(pg.get("port") or 5432),
-            "pg_database": str(pg.get("dbname") or ""), "pg_user": str(pg.get("user") or ""),
+            "s3_endpoint": s.s3_endpoint_url,
+            "s3_region": s.s3_region,
+            "s3_access_key": s.s3_access_key,
+            "s3_secret_key": s.s3_secret_key.get_secret_value(),
+            "pg_host": str(pg.get("host") or "127.0.0.1"),
+            "pg_port": str(pg.get("port") or 5432),
+            "pg_database": str(pg.get("dbname") or ""),
+            "pg_user": str(pg.get("user") or ""),
             "pg_password": str(pg.get("password") or ""),
         }
 
     def command(self) -> list[str]:
-        return [str(install_dir() / "bin" / "launcher"), "run", f"-etc-dir={self.etc}",
-                f"-data-dir={self.home / 'data'}", f"-jvm-dir={java_home()}"]
+        return [
+            str(install_dir() / "bin" / "launcher"),
+            "run",
+            f"-etc-dir={self.etc}",
+            f"-data-dir={self.home / 'data'}",
+            f"-jvm-dir={java_home()}",
+        ]
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "JAVA_HOME": str(java_home())}

@@ -20,7 +20,11 @@ def shoplake(*args: str, env: dict[str, str] | None = None, timeout: float = 300
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "lite.cli", *args],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -113,21 +117,27 @@ def test_wrong_s3_credentials(pg_settings: Settings, s3_settings: Settings) -> N
 def test_seed_run_and_query_end_to_end(pg_settings: Settings, s3_settings: Settings) -> None:
     env = env_for(s3_settings)
     env["SHOPLAKE_SOURCE_DSN"] = pg_settings.dsn
-    proc = shoplake("seed", "--days", "3", "--orders-per-day", "120", "--end-date", "2024-05-03",
-                    env=env)
+    proc = shoplake(
+        "seed", "--days", "3", "--orders-per-day", "120", "--end-date", "2024-05-03", env=env
+    )
     assert proc.returncode == 0, proc.stderr
-    proc = shoplake("medallion", "backfill", "--start", "2024-05-01", "--end", "2024-05-03",
-                    env=env)
+    proc = shoplake(
+        "medallion", "backfill", "--start", "2024-05-01", "--end", "2024-05-03", env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().startswith("backfilled 3 day(s)")
-    proc = shoplake("sql", "--format", "csv",
-                    "SELECT count(*) AS n FROM daily_summary", env=env)
+    proc = shoplake("sql", "--format", "csv", "SELECT count(*) AS n FROM daily_summary", env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "3"
     # a day without orders is not an error: empty partitions, zeros in gold
     proc = shoplake("medallion", "run", "--date", "2024-06-01", env=env)
     assert proc.returncode == 0, proc.stderr
-    proc = shoplake("sql", "--format", "csv",
-                    "SELECT total_orders FROM daily_summary WHERE date = '2024-06-01'", env=env)
+    proc = shoplake(
+        "sql",
+        "--format",
+        "csv",
+        "SELECT total_orders FROM daily_summary WHERE date = '2024-06-01'",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "0"

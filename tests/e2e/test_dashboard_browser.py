@@ -26,9 +26,17 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--window-size=1440,1000"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1440,1000",
+]
 KPI = '[data-testid="kpi-total_orders"]'
 
 
@@ -41,19 +49,25 @@ def free_port() -> int:
 def cli_env(settings: Settings) -> dict[str, str]:
     # PYTEST_* would switch NiceGUI into its own screen-test mode
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOPLAKE_", "PYTEST_"))}
-    env.update({
-        "SHOPLAKE_DATA_DIR": str(settings.data_dir), "SHOPLAKE_SOURCE_DSN": settings.dsn,
-        "SHOPLAKE_LAKE_URI": settings.lake_uri, "SHOPLAKE_S3_ENDPOINT": settings.s3_endpoint_url,
-        "SHOPLAKE_S3_ACCESS_KEY": settings.s3_access_key,
-        "SHOPLAKE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
-        "SHOPLAKE_REDIS_URL": settings.redis_url, "SHOPLAKE_TIMEZONE": settings.timezone,
-    })
+    env.update(
+        {
+            "SHOPLAKE_DATA_DIR": str(settings.data_dir),
+            "SHOPLAKE_SOURCE_DSN": settings.dsn,
+            "SHOPLAKE_LAKE_URI": settings.lake_uri,
+            "SHOPLAKE_S3_ENDPOINT": settings.s3_endpoint_url,
+            "SHOPLAKE_S3_ACCESS_KEY": settings.s3_access_key,
+            "SHOPLAKE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+            "SHOPLAKE_REDIS_URL": settings.redis_url,
+            "SHOPLAKE_TIMEZONE": settings.timezone,
+        }
+    )
     return env
 
 
 @pytest.fixture
-def settings(pg_settings: Settings, s3_settings: Settings,
-             redis_pool_settings: Settings) -> Settings:
+def settings(
+    pg_settings: Settings, s3_settings: Settings, redis_pool_settings: Settings
+) -> Settings:
     with source_db.session(pg_settings.dsn) as conn:
         source_db.ensure_schema(conn)
     return pg_settings
@@ -63,9 +77,14 @@ def settings(pg_settings: Settings, s3_settings: Settings,
 def dashboard_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "dashboard.log").open("wb")
-    child = subprocess.Popen([sys.executable, "-m", "lite.cli", "dashboard", "--port", str(port)],
-                             cwd=ROOT, env=cli_env(settings), stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lite.cli", "dashboard", "--port", str(port)],
+        cwd=ROOT,
+        env=cli_env(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 40
         while True:
@@ -88,8 +107,10 @@ def dashboard_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def browser() -> Iterator[object]:
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install -y chromium "
-                    "chromium-driver)")
+        pytest.skip(
+            "needs Debian's chromium and chromium-driver (apt-get install -y chromium "
+            "chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -108,9 +129,15 @@ def browser() -> Iterator[object]:
 def insert_completed(settings: Settings, n: int, now: dt.datetime, first_seq: int) -> None:
     model = generator.build_model(3, 200, 60)
     rng = generator._rng(3, 9, first_seq)
-    rows = generator.generate_orders(model, now - dt.timedelta(seconds=30), now, n, rng,
-                                     first_seq=first_seq, defects=generator.DefectRates(
-                                         0, 0, 0, 0, 0, 0, 0))
+    rows = generator.generate_orders(
+        model,
+        now - dt.timedelta(seconds=30),
+        now,
+        n,
+        rng,
+        first_seq=first_seq,
+        defects=generator.DefectRates(0, 0, 0, 0, 0, 0, 0),
+    )
     status = rows.schema.get_field_index("status")
     rows = rows.set_column(status, "status", [["completed"] * n])
     with source_db.session(settings.dsn) as conn:
@@ -118,8 +145,9 @@ def insert_completed(settings: Settings, n: int, now: dt.datetime, first_seq: in
         conn.commit()
 
 
-def test_kpis_update_on_the_open_page(settings: Settings, dashboard_url: str, browser,
-                                      tmp_path: Path) -> None:
+def test_kpis_update_on_the_open_page(
+    settings: Settings, dashboard_url: str, browser, tmp_path: Path
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -129,7 +157,8 @@ def test_kpis_update_on_the_open_page(settings: Settings, dashboard_url: str, br
     job.run()
     browser.get(dashboard_url)
     WebDriverWait(browser, 15).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, KPI).text not in ("", "–"))
+        lambda d: d.find_element(By.CSS_SELECTOR, KPI).text not in ("", "–")
+    )
     before = browser.find_element(By.CSS_SELECTOR, KPI).text
     assert int(before.replace(",", "")) >= 40
     assert "Live" in browser.find_element(By.CSS_SELECTOR, '[data-testid="live-indicator"]').text
@@ -139,7 +168,8 @@ def test_kpis_update_on_the_open_page(settings: Settings, dashboard_url: str, br
     job.run()
     t0 = time.monotonic()
     WebDriverWait(browser, 3, poll_frequency=0.05).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, KPI).text != before)
+        lambda d: d.find_element(By.CSS_SELECTOR, KPI).text != before
+    )
     seen_after = time.monotonic() - t0
     after = browser.find_element(By.CSS_SELECTOR, KPI).text
     assert int(after.replace(",", "")) == int(before.replace(",", "")) + 25

@@ -30,8 +30,11 @@ def empty_lake(settings: Settings) -> None:
     s3 = client(settings, timeout=30)
     ensure_buckets(settings)
     for bucket in LAKE_BUCKETS:
-        doomed = [DeleteObject(o.object_name) for o in s3.list_objects(bucket, recursive=True)
-                  if o.object_name]
+        doomed = [
+            DeleteObject(o.object_name)
+            for o in s3.list_objects(bucket, recursive=True)
+            if o.object_name
+        ]
         errors = list(s3.remove_objects(bucket, doomed)) if doomed else []
         assert not errors, f"could not empty {bucket}: {errors[:3]}"
 
@@ -40,15 +43,19 @@ def empty_lake(settings: Settings) -> None:
 def trino_settings(services_settings: Settings) -> Iterator[Settings]:
     """Full-profile settings with Trino running (started once, stopped if this session did)."""
     with psycopg.connect(services_settings.dsn, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                            (TRINO_SOURCE_DB,)).fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (TRINO_SOURCE_DB,)
+        ).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TRINO_SOURCE_DB)))
-    settings = services_settings.model_copy(update={
-        "profile": "full", "data_dir": TEST_DATA_DIR / "full",
-        "source_dsn": _with_dbname(services_settings.dsn, TRINO_SOURCE_DB),
-        # not a Settings field yet: jobs.adapters.trino.port() reads it when present
-        "trino_port": TEST_TRINO_PORT,
-    })
+    settings = services_settings.model_copy(
+        update={
+            "profile": "full",
+            "data_dir": TEST_DATA_DIR / "full",
+            "source_dsn": _with_dbname(services_settings.dsn, TRINO_SOURCE_DB),
+            # not a Settings field yet: jobs.adapters.trino.port() reads it when present
+            "trino_port": TEST_TRINO_PORT,
+        }
+    )
     pool = ServicePool(settings)
     try:
         yield pool.ensure("trino")

@@ -19,8 +19,11 @@ from tests.full.conftest import empty_lake
 pytestmark = pytest.mark.integration
 END = dt.date(2024, 5, 10)
 DAYS = [END - dt.timedelta(days=i) for i in range(4, 0, -1)]  # END itself: the hook test
-KEYS = {"daily_summary": "date", "category_performance": "date, category",
-        "regional_performance": "date, region"}
+KEYS = {
+    "daily_summary": "date",
+    "category_performance": "date, category",
+    "regional_performance": "date, region",
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,11 @@ def test_gold_table_equals_duckdb(lake: Settings, table: str) -> None:
 
 def test_silver_and_rejected_match_with_timestamps(lake: Settings) -> None:
     for view in ("bronze_orders", "silver_orders", "rejected_orders"):
-        duck, tri = both(lake, f"SELECT date, count(*), sum(total), min(order_date), "
-                               f"max(_ingested_at) FROM {view} GROUP BY date ORDER BY date")
+        duck, tri = both(
+            lake,
+            f"SELECT date, count(*), sum(total), min(order_date), "
+            f"max(_ingested_at) FROM {view} GROUP BY date ORDER BY date",
+        )
         assert tri.rows == duck.rows, view
         # every day has bronze and silver rows (a day may have no rejected row)
         assert len(tri.rows) == len(DAYS) or view == "rejected_orders", view
@@ -56,20 +62,25 @@ def test_silver_and_rejected_match_with_timestamps(lake: Settings) -> None:
 
 def _source_counts(settings: Settings) -> dict[dt.date, int]:
     with psycopg.connect(settings.dsn) as conn:
-        rows = conn.execute("SELECT (order_date AT TIME ZONE 'UTC')::date, count(*) "
-                            "FROM orders GROUP BY 1").fetchall()
+        rows = conn.execute(
+            "SELECT (order_date AT TIME ZONE 'UTC')::date, count(*) FROM orders GROUP BY 1"
+        ).fetchall()
     return dict(rows)
 
 
 def test_join_lake_gold_with_postgres_source(lake: Settings) -> None:
-    result = sql.run_sql(lake, """
+    result = sql.run_sql(
+        lake,
+        """
         SELECT g.date, g.total_orders, s.orders, coalesce(r.rejected, 0)
         FROM daily_summary g
         JOIN (SELECT CAST(order_date AS date) AS date, count(*) AS orders
               FROM postgres_source.public.orders GROUP BY 1) s ON s.date = g.date
         LEFT JOIN (SELECT date, count(*) AS rejected FROM rejected_orders GROUP BY 1) r
           ON r.date = g.date
-        ORDER BY g.date""", engine="trino")
+        ORDER BY g.date""",
+        engine="trino",
+    )
     source = _source_counts(lake)
     silver = dict(sql.run_sql(lake, "SELECT date, count(*) FROM silver_orders GROUP BY 1").rows)
     assert [r[0] for r in result.rows] == DAYS
@@ -87,8 +98,10 @@ def test_new_partitions_visible_after_a_medallion_run(lake: Settings) -> None:
     assert END not in _trino_days(lake)
     medallion.run_date(lake, END)  # no registration step of our own: the job's hook does it
     assert END in _trino_days(lake)
-    assert trino.query(lake, f"SELECT count(*) FROM silver_orders WHERE date = DATE '{END}'")[1] \
+    assert (
+        trino.query(lake, f"SELECT count(*) FROM silver_orders WHERE date = DATE '{END}'")[1]
         == sql.run_sql(lake, f"SELECT count(*) FROM silver_orders WHERE date = DATE '{END}'").rows
+    )
 
 
 def _trino_env(settings: Settings, port: int) -> dict[str, str]:
@@ -96,15 +109,26 @@ def _trino_env(settings: Settings, port: int) -> dict[str, str]:
 
 
 def test_cli_bad_sql_is_one_line(trino_settings: Settings) -> None:
-    proc = shoplake("sql", "--engine", "trino", "SELEC 1",
-                    env=_trino_env(trino_settings, trino.port(trino_settings)))
+    proc = shoplake(
+        "sql",
+        "--engine",
+        "trino",
+        "SELEC 1",
+        env=_trino_env(trino_settings, trino.port(trino_settings)),
+    )
     assert proc.returncode == 2
     assert error_line(proc).startswith("error: SQL: SYNTAX_ERROR: line 1:1: mismatched input")
-    proc = shoplake("sql", "--engine", "trino", "SELECT * FROM no_such_view",
-                    env=_trino_env(trino_settings, trino.port(trino_settings)))
+    proc = shoplake(
+        "sql",
+        "--engine",
+        "trino",
+        "SELECT * FROM no_such_view",
+        env=_trino_env(trino_settings, trino.port(trino_settings)),
+    )
     assert proc.returncode == 2
-    assert error_line(proc) == ("error: SQL: TABLE_NOT_FOUND: line 1:15: "
-                                "Table 'lake.shoplake.no_such_view' does not exist")
+    assert error_line(proc) == (
+        "error: SQL: TABLE_NOT_FOUND: line 1:15: Table 'lake.shoplake.no_such_view' does not exist"
+    )
 
 
 def test_cli_trino_down_is_one_line(trino_settings: Settings) -> None:
@@ -113,14 +137,22 @@ def test_cli_trino_down_is_one_line(trino_settings: Settings) -> None:
         port = sock.getsockname()[1]
     proc = shoplake("sql", "--engine", "trino", "SELECT 1", env=_trino_env(trino_settings, port))
     assert proc.returncode == 3
-    assert error_line(proc) == (f"error: Trino is not answering at http://127.0.0.1:{port} "
-                                "(start it: shoplake services start --full)")
+    assert error_line(proc) == (
+        f"error: Trino is not answering at http://127.0.0.1:{port} "
+        "(start it: shoplake services start --full)"
+    )
 
 
 def test_cli_query_prints_rows(lake: Settings) -> None:
-    proc = shoplake("sql", "--engine", "trino", "--format", "csv",
-                    "SELECT date, total_orders FROM daily_summary ORDER BY date LIMIT 1",
-                    env=_trino_env(lake, trino.port(lake)))
+    proc = shoplake(
+        "sql",
+        "--engine",
+        "trino",
+        "--format",
+        "csv",
+        "SELECT date, total_orders FROM daily_summary ORDER BY date LIMIT 1",
+        env=_trino_env(lake, trino.port(lake)),
+    )
     assert proc.returncode == 0, proc.stderr
     header, first = proc.stdout.strip().splitlines()
     assert header == "date,total_orders"

@@ -54,14 +54,16 @@ class Api:
 
     def __init__(self, svc: AirflowService) -> None:
         self.base = svc.url
-        r = httpx.post(f"{self.base}/auth/token", timeout=10,
-                       json={"username": "admin", "password": svc.password()})
+        r = httpx.post(
+            f"{self.base}/auth/token",
+            timeout=10,
+            json={"username": "admin", "password": svc.password()},
+        )
         r.raise_for_status()
         self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
 
     def get(self, path: str, **params: Any) -> Any:
-        r = httpx.get(f"{self.base}/api/v2{path}", headers=self.headers, params=params,
-                      timeout=10)
+        r = httpx.get(f"{self.base}/api/v2{path}", headers=self.headers, params=params, timeout=10)
         r.raise_for_status()
         return r.json()
 
@@ -101,21 +103,30 @@ def run_ids(settings: Settings, dataset: Dataset, day: dt.date) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def source(services_settings: Settings, s3_settings_module: Settings,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def source(
+    services_settings: Settings,
+    s3_settings_module: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Settings]:
     """A fresh source database with five seeded days up to now; a private data dir."""
     admin = services_settings.dsn
     name = f"t_af_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = psycopg.conninfo.make_conninfo(admin, dbname=name)
-    settings = services_settings.model_copy(update={
-        "source_dsn": dsn, "data_dir": tmp_path_factory.mktemp("af-data"), "registry": "local"})
+    settings = services_settings.model_copy(
+        update={
+            "source_dsn": dsn,
+            "data_dir": tmp_path_factory.mktemp("af-data"),
+            "registry": "local",
+        }
+    )
     seed.seed(settings, days=5, orders_per_day=200, seed=9, end_date=TODAY)
     yield settings
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +142,13 @@ def by_cli(source: Settings) -> dict[dt.date, dict[str, pa.Table]]:
     env = {**os.environ, **airflow_config.settings_env(source)}
     shoplake = Path(sys.executable).parent / "shoplake"
     for day in DAYS:
-        subprocess.run([str(shoplake), "medallion", "run", "--date", day.isoformat()],
-                       env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [str(shoplake), "medallion", "run", "--date", day.isoformat()],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return {day: snapshot(source, day) for day in DAYS}
 
 
@@ -146,16 +162,22 @@ def airflow(source: Settings, redis_pool_settings: Settings) -> Iterator[Airflow
     yield svc
     svc.stop()
     with psycopg.connect(source.dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(database)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
 
 
 def test_starts_on_loopback_with_every_component_healthy(airflow: AirflowService) -> None:
     assert airflow.health() == dict.fromkeys(
-        ("metadatabase", "scheduler", "triggerer", "dag_processor"), "healthy")
+        ("metadatabase", "scheduler", "triggerer", "dag_processor"), "healthy"
+    )
     assert airflow.password() and "login admin / " in airflow.describe()
-    listening = {c.laddr.port: c.laddr.ip for p in session_members(airflow.pid() or -1)
-                 for c in p.net_connections("tcp") if c.status == "LISTEN"}
+    listening = {
+        c.laddr.port: c.laddr.ip
+        for p in session_members(airflow.pid() or -1)
+        for c in p.net_connections("tcp")
+        if c.status == "LISTEN"
+    }
     assert listening.get(PORT) == "127.0.0.1"
     dags = {d["dag_id"]: d for d in Api(airflow).get("/dags")["dags"]}
     assert set(dags) >= {MEDALLION, "micro_batch_dashboard", "recommendation_training"}
@@ -163,12 +185,16 @@ def test_starts_on_loopback_with_every_component_healthy(airflow: AirflowService
 
 
 def test_runs_the_dashboard_micro_batch_on_its_own_schedule(
-        airflow: AirflowService, source: Settings) -> None:
+    airflow: AirflowService, source: Settings
+) -> None:
     api = Api(airflow)
 
     def two_scheduled_successes() -> list[dict[str, Any]]:
-        runs = [r for r in api.runs("micro_batch_dashboard")
-                if r["run_type"] == "scheduled" and r["state"] == "success"]
+        runs = [
+            r
+            for r in api.runs("micro_batch_dashboard")
+            if r["run_type"] == "scheduled" and r["state"] == "success"
+        ]
         return runs if len(runs) >= 2 else []
 
     runs = wait_for("two scheduled micro-batch runs", two_scheduled_successes, 150)
@@ -179,15 +205,24 @@ def test_runs_the_dashboard_micro_batch_on_its_own_schedule(
 
 
 def test_catch_up_over_three_days_equals_three_cli_runs(
-        airflow: AirflowService, source: Settings) -> None:
+    airflow: AirflowService, source: Settings
+) -> None:
     api = Api(airflow)
     # right before the backfill: the test buckets are shared with other test sessions
     cli = by_cli(source)
     before = {day: run_ids(source, BRONZE_ORDERS, day) for day in DAYS}
-    api.post("/backfills", {
-        "dag_id": MEDALLION, "from_date": f"{DAYS[0]}T00:00:00Z",
-        "to_date": f"{DAYS[-1]}T00:00:00Z", "reprocess_behavior": "completed",
-        "max_active_runs": 3, "run_backwards": False, "dag_run_conf": {}})
+    api.post(
+        "/backfills",
+        {
+            "dag_id": MEDALLION,
+            "from_date": f"{DAYS[0]}T00:00:00Z",
+            "to_date": f"{DAYS[-1]}T00:00:00Z",
+            "reprocess_behavior": "completed",
+            "max_active_runs": 3,
+            "run_backwards": False,
+            "dag_run_conf": {},
+        },
+    )
 
     def finished() -> list[dict[str, Any]]:
         runs = [r for r in api.runs(MEDALLION) if r["run_type"] == "backfill"]

@@ -31,12 +31,23 @@ ORDERS, ALERTING = 5000, 500
 
 def start(settings, api, lake: Path, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLAKE_")}
-    env.update({"SHOPLAKE_SOURCE_DSN": settings.dsn, "SHOPLAKE_LAKE_URI": str(lake),
-                "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_ID": "1001",
-                "SHOPLAKE_TELEGRAM_API_URL": api.url})
+    env.update(
+        {
+            "SHOPLAKE_SOURCE_DSN": settings.dsn,
+            "SHOPLAKE_LAKE_URI": str(lake),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_CHAT_ID": "1001",
+            "SHOPLAKE_TELEGRAM_API_URL": api.url,
+        }
+    )
     with log.open("a") as out:
-        return subprocess.Popen([sys.executable, "-m", "lite.cli", "alerts", "run"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "lite.cli", "alerts", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def load(settings, done: threading.Event) -> None:
@@ -46,11 +57,11 @@ def load(settings, done: threading.Event) -> None:
     for i in range(ORDERS):
         if i % 10 == 0:
             bad = {"price": "-1.00"} if i % 20 == 0 else {"quantity": 0}
-            rows.append({"order_id": f"K{i:04d}", "price": "5.00", "quantity": 1,
-                         "total": "5.00"} | bad)
+            rows.append(
+                {"order_id": f"K{i:04d}", "price": "5.00", "quantity": 1, "total": "5.00"} | bad
+            )
         else:
-            rows.append({"order_id": f"N{i:04d}", "price": "5.00", "quantity": 1,
-                         "total": "5.00"})
+            rows.append({"order_id": f"N{i:04d}", "price": "5.00", "quantity": 1, "total": "5.00"})
     with psycopg.connect(settings.dsn) as conn:
         while rows:
             size = rng.randint(1, 50)
@@ -63,8 +74,9 @@ def load(settings, done: threading.Event) -> None:
 
 def open_deliveries(settings) -> int:
     with psycopg.connect(settings.dsn) as conn:
-        return conn.execute("SELECT count(*) FROM shoplake.alert_deliveries"
-                            " WHERE state <> 'delivered'").fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM shoplake.alert_deliveries WHERE state <> 'delivered'"
+        ).fetchone()[0]
 
 
 def test_sigkill_at_random_moments_loses_and_repeats_nothing(pg_settings, tmp_path):
@@ -84,8 +96,14 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(pg_settings, tmp_pa
                 kills += 1
                 proc = start(pg_settings, api, lake, log)
             wait_for(loaded.is_set, 120, "the load to finish")
-            wait_for(lambda: len(set(re.findall(r"K\d{4}", "\n".join(api.texts())))) >= ALERTING
-                     and open_deliveries(pg_settings) == 0, 180, "every alert delivered")
+            wait_for(
+                lambda: (
+                    len(set(re.findall(r"K\d{4}", "\n".join(api.texts())))) >= ALERTING
+                    and open_deliveries(pg_settings) == 0
+                ),
+                180,
+                "every alert delivered",
+            )
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(30)

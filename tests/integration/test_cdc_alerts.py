@@ -29,8 +29,15 @@ def source(pg_settings):
 
 def order(oid, price="10.00", quantity=1, total=None, customer="C1"):
     total = total if total is not None else str(Decimal(price) * quantity)
-    return {"order_id": oid, "customer_id": customer, "product_name": "Thing",
-            "price": price, "quantity": quantity, "total": total, "status": "pending"}
+    return {
+        "order_id": oid,
+        "customer_id": customer,
+        "product_name": "Thing",
+        "price": price,
+        "quantity": quantity,
+        "total": total,
+        "status": "pending",
+    }
 
 
 def pairs(sink):
@@ -53,10 +60,17 @@ def test_changes_in_single_and_multi_row_transactions(source):
         conn.commit()
         conn.execute("INSERT INTO orders (order_id, quantity) VALUES ('F', NULL)")  # nulls
         conn.commit()
-        expected = sorted([("B", "HIGH_VALUE_ORDER"), ("C", "INVALID_QUANTITY"),
-                           ("C", "NEGATIVE_PRICE"), ("D", "SUSPICIOUS_QUANTITY"),
-                           ("E", "INVALID_QUANTITY"), ("A", "HIGH_VALUE_ORDER"),
-                           ("A", "NEGATIVE_PRICE")])
+        expected = sorted(
+            [
+                ("B", "HIGH_VALUE_ORDER"),
+                ("C", "INVALID_QUANTITY"),
+                ("C", "NEGATIVE_PRICE"),
+                ("D", "SUSPICIOUS_QUANTITY"),
+                ("E", "INVALID_QUANTITY"),
+                ("A", "HIGH_VALUE_ORDER"),
+                ("A", "NEGATIVE_PRICE"),
+            ]
+        )
         wait_for(lambda: len(sink.records()) >= len(expected), 20, "the alerts")
     assert pairs(sink) == expected
     records = {(r["order_id"], r["alert_type"]): r for r in sink.records()}
@@ -79,8 +93,9 @@ def test_restart_resumes_without_loss_or_duplicates(source):
     assert pairs(first) == [("A1", "INVALID_QUANTITY")]
     assert pairs(second) == [("A2", "INVALID_QUANTITY"), ("A3", "SUSPICIOUS_QUANTITY")]
     with psycopg.connect(source.dsn) as conn:
-        states = conn.execute("SELECT sink, state, count(*) FROM shoplake.alert_deliveries"
-                              " GROUP BY 1, 2").fetchall()
+        states = conn.execute(
+            "SELECT sink, state, count(*) FROM shoplake.alert_deliveries GROUP BY 1, 2"
+        ).fetchall()
     assert states == [("console", "delivered", 3)]
 
 
@@ -88,15 +103,22 @@ def test_idle_periods_do_not_pin_wal(source):
     with psycopg.connect(source.dsn) as conn:
         conn.execute("CREATE TABLE other (x int)")
         conn.commit()
-    with running_alerts(source, [MemorySink()], ping_interval=0.2), \
-            psycopg.connect(source.dsn, autocommit=True) as conn:
+    with (
+        running_alerts(source, [MemorySink()], ping_interval=0.2),
+        psycopg.connect(source.dsn, autocommit=True) as conn,
+    ):
         for _ in range(20):  # WAL the publication does not cover
             conn.execute("INSERT INTO other SELECT generate_series(1, 1000)")
         target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
-        wait_for(lambda: conn.execute(
-            "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots"
-            " WHERE database = current_database()", (target,)).fetchone()[0], 20,
-            "the slot to move past unrelated WAL")
+        wait_for(
+            lambda: conn.execute(
+                "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots"
+                " WHERE database = current_database()",
+                (target,),
+            ).fetchone()[0],
+            20,
+            "the slot to move past unrelated WAL",
+        )
 
 
 def test_setup_is_idempotent_and_reset_drops_everything(source):

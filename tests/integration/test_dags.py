@@ -41,8 +41,7 @@ pytestmark = pytest.mark.integration
 
 END = dt.date(2024, 5, 20)
 DAY = END - dt.timedelta(days=1)
-DAG_IDS = {"medallion_postgres_minio_pipeline", "micro_batch_dashboard",
-           "recommendation_training"}
+DAG_IDS = {"medallion_postgres_minio_pipeline", "micro_batch_dashboard", "recommendation_training"}
 
 # runs inside the Airflow venv; prints one line "RESULT <json>"
 RUNNER = textwrap.dedent("""
@@ -90,10 +89,22 @@ class Airflow:
         return airflow_config.airflow_env(settings, self.home, self.database, 58999)
 
     def run(self, settings: Settings, *args: str, timeout: float = 300) -> dict[str, Any]:
-        cmd = [str(airflow_venv.python()), str(self.script), args[0],
-               str(airflow_config.DAGS_FOLDER), *args[1:]]
-        out = subprocess.run(cmd, env=self.env(settings), capture_output=True, text=True,
-                             timeout=timeout, cwd=self.home, check=False)
+        cmd = [
+            str(airflow_venv.python()),
+            str(self.script),
+            args[0],
+            str(airflow_config.DAGS_FOLDER),
+            *args[1:],
+        ]
+        out = subprocess.run(
+            cmd,
+            env=self.env(settings),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+            check=False,
+        )
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         assert out.returncode == 0 and lines, f"runner failed:\n{out.stderr[-4000:]}"
         return json.loads(lines[-1].removeprefix("RESULT "))
@@ -103,8 +114,9 @@ class Airflow:
 
 
 @pytest.fixture(scope="module")
-def airflow(services_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Airflow]:
+def airflow(
+    services_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Airflow]:
     """Airflow's venv (installed once) and a freshly migrated metadata database."""
     airflow_venv.ensure()
     home = tmp_path_factory.mktemp("airflow-home")
@@ -113,13 +125,19 @@ def airflow(services_settings: Settings, tmp_path_factory: pytest.TempPathFactor
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     af = Airflow(home, database)
-    subprocess.run([str(airflow_venv.bin_dir() / "airflow"), "db", "migrate"],
-                   env=af.env(services_settings), capture_output=True, check=True,
-                   timeout=600, cwd=home)
+    subprocess.run(
+        [str(airflow_venv.bin_dir() / "airflow"), "db", "migrate"],
+        env=af.env(services_settings),
+        capture_output=True,
+        check=True,
+        timeout=600,
+        cwd=home,
+    )
     yield af
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(database)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
 
 
 @pytest.fixture
@@ -132,15 +150,20 @@ def midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
 
 
-def test_dagbag_has_the_three_dags_and_their_graphs(airflow: Airflow,
-                                                    services_settings: Settings) -> None:
+def test_dagbag_has_the_three_dags_and_their_graphs(
+    airflow: Airflow, services_settings: Settings
+) -> None:
     bag = airflow.run(services_settings, "bag")
     assert bag["errors"] == {}
     dags = bag["dags"]
     assert set(dags) == DAG_IDS
     med = dags["medallion_postgres_minio_pipeline"]
-    assert med["tasks"] == {"extract": ["clean"], "clean": ["aggregate"],
-                            "aggregate": ["validate"], "validate": []}
+    assert med["tasks"] == {
+        "extract": ["clean"],
+        "clean": ["aggregate"],
+        "aggregate": ["validate"],
+        "validate": [],
+    }
     assert "CronDataIntervalTimetable(expression='0 0 * * *'" in med["schedule"]
     assert all(n >= 1 for n in med["retries"].values())
     dash = dags["micro_batch_dashboard"]
@@ -153,8 +176,9 @@ def test_dagbag_has_the_three_dags_and_their_graphs(airflow: Airflow,
     assert train["schedule"] == med["schedule"]
 
 
-def test_medallion_dag_fills_the_lake_for_its_logical_date(airflow: Airflow,
-                                                          settings: Settings) -> None:
+def test_medallion_dag_fills_the_lake_for_its_logical_date(
+    airflow: Airflow, settings: Settings
+) -> None:
     seed.seed(settings, days=3, orders_per_day=300, seed=5, end_date=END)
     result = airflow.test_dag(settings, "medallion_postgres_minio_pipeline", midnight(DAY))
     assert result["state"] == "success", result
@@ -176,7 +200,8 @@ def test_medallion_dag_fills_the_lake_for_its_logical_date(airflow: Airflow,
 
 
 def test_validate_warns_between_the_limits_and_fails_above_the_hard_one(
-        airflow: Airflow, settings: Settings) -> None:
+    airflow: Airflow, settings: Settings
+) -> None:
     seed.seed(settings, days=2, orders_per_day=300, seed=5, end_date=END)
     warn = settings.model_copy(update={"reject_rate_warn": 0.001, "reject_rate_fail": 0.99})
     result = airflow.test_dag(warn, "medallion_postgres_minio_pipeline", midnight(DAY))
@@ -193,7 +218,8 @@ def test_validate_warns_between_the_limits_and_fails_above_the_hard_one(
 
 
 def test_dashboard_dag_writes_metrics_and_notifies_redis(
-        airflow: Airflow, settings: Settings, redis_pool_settings: Settings) -> None:
+    airflow: Airflow, settings: Settings, redis_pool_settings: Settings
+) -> None:
     today = dt.datetime.now(dt.UTC).date()
     seed.seed(settings, days=2, orders_per_day=200, seed=3, end_date=today)
     client = notify.client(settings.redis_url)
@@ -224,12 +250,15 @@ def test_dashboard_dag_writes_metrics_and_notifies_redis(
 
 
 def test_training_dag_waits_for_that_days_medallion_run_then_registers(
-        airflow: Airflow, settings: Settings) -> None:
+    airflow: Airflow, settings: Settings
+) -> None:
     seed.seed(settings, days=14, orders_per_day=150, seed=11, end_date=END)
     medallion.backfill(settings, END - dt.timedelta(days=13), DAY - dt.timedelta(days=1))
     # the sensor looks for this run: the medallion DAG on the same logical date
-    assert airflow.test_dag(settings, "medallion_postgres_minio_pipeline",
-                            midnight(DAY))["state"] == "success"
+    assert (
+        airflow.test_dag(settings, "medallion_postgres_minio_pipeline", midnight(DAY))["state"]
+        == "success"
+    )
     result = airflow.test_dag(settings, "recommendation_training", midnight(DAY))
     assert result["state"] == "success", result
     assert result["tasks"]["wait_for_medallion"][0] == "success"
@@ -240,12 +269,15 @@ def test_training_dag_waits_for_that_days_medallion_run_then_registers(
 
 
 def test_training_dag_stops_when_that_days_medallion_run_failed(
-        airflow: Airflow, settings: Settings) -> None:
+    airflow: Airflow, settings: Settings
+) -> None:
     day = END - dt.timedelta(days=3)
     seed.seed(settings, days=5, orders_per_day=150, seed=11, end_date=END)
     hard = settings.model_copy(update={"reject_rate_warn": 0.0005, "reject_rate_fail": 0.001})
-    assert airflow.test_dag(hard, "medallion_postgres_minio_pipeline",
-                            midnight(day))["state"] == "failed"
+    assert (
+        airflow.test_dag(hard, "medallion_postgres_minio_pipeline", midnight(day))["state"]
+        == "failed"
+    )
     result = airflow.test_dag(settings, "recommendation_training", midnight(day))
     assert result["state"] == "failed"
     assert result["tasks"]["wait_for_medallion"][0] == "failed"

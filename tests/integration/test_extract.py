@@ -18,9 +18,13 @@ pytestmark = pytest.mark.integration
 DAY = dt.date(2024, 5, 2)
 ROUTES = [
     "copy-csv",
-    pytest.param("duckdb", marks=pytest.mark.skipif(
-        source_db.postgres_extension_path() is None,
-        reason="duckdb-extension-postgres-scanner not installed")),
+    pytest.param(
+        "duckdb",
+        marks=pytest.mark.skipif(
+            source_db.postgres_extension_path() is None,
+            reason="duckdb-extension-postgres-scanner not installed",
+        ),
+    ),
 ]
 
 INSERT = (
@@ -32,16 +36,23 @@ INSERT = (
 
 @pytest.fixture
 def seeded(pg_settings: Settings) -> Settings:
-    seed_job.seed(pg_settings, days=3, orders_per_day=150, end_date=dt.date(2024, 5, 3),
-                  n_customers=100, n_products=50)
+    seed_job.seed(
+        pg_settings,
+        days=3,
+        orders_per_day=150,
+        end_date=dt.date(2024, 5, 3),
+        n_customers=100,
+        n_products=50,
+    )
     return pg_settings
 
 
 def sql_rows(dsn: str, where: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
     cols = ", ".join(source_db.ORDER_COLUMNS)
     with source_db.session(dsn) as conn:
-        return conn.execute(f"SELECT {cols} FROM orders WHERE {where} ORDER BY order_id",
-                            params).fetchall()
+        return conn.execute(
+            f"SELECT {cols} FROM orders WHERE {where} ORDER BY order_id", params
+        ).fetchall()
 
 
 def as_rows(table: pa.Table) -> list[tuple[object, ...]]:
@@ -66,20 +77,33 @@ def test_day_boundary_in_a_local_time_zone(seeded: Settings, route: str, tz: str
     table = source_db.read_orders_for_day(seeded.dsn, DAY, tz, route=route)
     expected = sql_rows(seeded.dsn, "(order_date AT TIME ZONE %s)::date = %s", (tz, DAY))
     assert as_rows(table) == expected
-    utc_ids = set(source_db.read_orders_for_day(seeded.dsn, DAY, "UTC", route=route)
-                  .column("order_id").to_pylist())
+    utc_ids = set(
+        source_db.read_orders_for_day(seeded.dsn, DAY, "UTC", route=route)
+        .column("order_id")
+        .to_pylist()
+    )
     assert set(table.column("order_id").to_pylist()) != utc_ids  # the window really moved
 
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_edges_and_awkward_values(pg_settings: Settings, route: str) -> None:
     tz = "America/New_York"
-    start, end = (dt.datetime(2024, 3, 10, tzinfo=dt.UTC) + dt.timedelta(hours=5),
-                  dt.datetime(2024, 3, 11, 4, tzinfo=dt.UTC))  # a 23-hour DST day
+    start, end = (
+        dt.datetime(2024, 3, 10, tzinfo=dt.UTC) + dt.timedelta(hours=5),
+        dt.datetime(2024, 3, 11, 4, tzinfo=dt.UTC),
+    )  # a 23-hour DST day
     us = dt.timedelta(microseconds=1)
     rows = [
-        ("A-start", start, "C1", 'Tab\tquote" comma, new\nline ünïcode', Decimal("1234567.89"),
-         3, Decimal("-0.01"), ""),
+        (
+            "A-start",
+            start,
+            "C1",
+            'Tab\tquote" comma, new\nline ünïcode',
+            Decimal("1234567.89"),
+            3,
+            Decimal("-0.01"),
+            "",
+        ),
         ("B-last", end - us, None, "", Decimal("-19.99"), 0, Decimal("0.00"), None),
         ("C-before", start - us, "C2", "x", Decimal("1.00"), 1, Decimal("1.00"), "completed"),
         ("D-next", end, "C3", "y", Decimal("2.00"), 1, Decimal("2.00"), "pending"),
@@ -95,8 +119,11 @@ def test_edges_and_awkward_values(pg_settings: Settings, route: str) -> None:
     a, b = got["A-start"], got["B-last"]
     assert a["product_name"] == rows[0][3] and a["status"] == "" and b["status"] is None
     assert b["customer_id"] is None and b["product_name"] == ""
-    assert (a["price"], a["total"], b["price"]) == (Decimal("1234567.89"), Decimal("-0.01"),
-                                                   Decimal("-19.99"))
+    assert (a["price"], a["total"], b["price"]) == (
+        Decimal("1234567.89"),
+        Decimal("-0.01"),
+        Decimal("-19.99"),
+    )
     assert a["order_date"] == start and b["updated_at"] == end - us
     assert table.schema.equals(source_db.ORDERS_ARROW_SCHEMA)
 

@@ -61,7 +61,9 @@ def test_layout_and_partitions(lake: Lake):
         lake.write_table(SILVER_ORDERS, day, numbers(1))
     lake.write_table(REJECTED_ORDERS, DAY, numbers(1))
     assert lake.list_keys("silver", "orders/") == [
-        f"orders/date={DAY}/data.parquet", f"orders/date={D2}/data.parquet"]
+        f"orders/date={DAY}/data.parquet",
+        f"orders/date={D2}/data.parquet",
+    ]
     assert lake.partitions(SILVER_ORDERS) == [DAY, D2]  # orders_rejected is another dataset
     assert lake.partitions(REJECTED_ORDERS) == [DAY]
     assert lake.partitions(DAILY_SUMMARY) == []
@@ -119,11 +121,14 @@ def test_duckdb_reads_and_copies_through_staging(lake: Lake):
     with lake.staged() as stage:
         rel.project("order_id").write_parquet(stage.target(SILVER_ORDERS, DAY))
     assert lake.read_table(SILVER_ORDERS, DAY).column("order_id").to_pylist() == [
-        "ORD-000001", "ORD-000002"]
+        "ORD-000001",
+        "ORD-000002",
+    ]
     # Hive partitioning turns date= into a DATE column across partitions
     rows = con.execute(
         f"SELECT date, count(*) FROM read_parquet('{lake.glob_uri(BRONZE_ORDERS)}', "
-        "hive_partitioning = true) GROUP BY 1 ORDER BY 1").fetchall()
+        "hive_partitioning = true) GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert rows == [(DAY, 2), (D2, 1)]
 
 

@@ -60,19 +60,31 @@ def pg_gold(settings: Settings, day: dt.date) -> dict[str, Any]:
     with psycopg.connect(settings.dsn) as conn:
         daily = conn.execute(
             f"SELECT count(*), coalesce(sum(abs(price) * quantity), 0), coalesce(sum(quantity), 0),"
-            f" count(DISTINCT customer_id) FROM orders WHERE {valid}", {"d": day}).fetchone()
+            f" count(DISTINCT customer_id) FROM orders WHERE {valid}",
+            {"d": day},
+        ).fetchone()
         cats = conn.execute(
             f"SELECT category, count(*), sum(abs(price) * quantity), sum(quantity) FROM orders "
-            f"WHERE {valid} GROUP BY 1", {"d": day}).fetchall()
+            f"WHERE {valid} GROUP BY 1",
+            {"d": day},
+        ).fetchall()
         regs = conn.execute(
             f"SELECT region, count(*), sum(abs(price) * quantity) FROM orders "
-            f"WHERE {valid} GROUP BY 1", {"d": day}).fetchall()
+            f"WHERE {valid} GROUP BY 1",
+            {"d": day},
+        ).fetchall()
         total = conn.execute(
             "SELECT count(*) FROM orders WHERE order_date >= %(d)s::date AT TIME ZONE 'UTC' "
-            "AND order_date < (%(d)s::date + 1) AT TIME ZONE 'UTC'", {"d": day}).fetchone()
+            "AND order_date < (%(d)s::date + 1) AT TIME ZONE 'UTC'",
+            {"d": day},
+        ).fetchone()
     assert daily is not None and total is not None
-    return {"daily": daily, "categories": sorted(cats, key=str), "regions": sorted(regs, key=str),
-            "bronze": total[0]}
+    return {
+        "daily": daily,
+        "categories": sorted(cats, key=str),
+        "regions": sorted(regs, key=str),
+        "bronze": total[0],
+    }
 
 
 def test_run_matches_postgres_and_is_consistent(settings: Settings):
@@ -87,15 +99,26 @@ def test_run_matches_postgres_and_is_consistent(settings: Settings):
 
     (daily,) = rows(settings, GOLD_DATASETS["daily_summary"], DAY)
     n, revenue, quantity, customers = expected["daily"]
-    assert (daily["total_orders"], daily["total_revenue"], daily["total_quantity"],
-            daily["unique_customers"]) == (n, revenue, quantity, customers)
+    assert (
+        daily["total_orders"],
+        daily["total_revenue"],
+        daily["total_quantity"],
+        daily["unique_customers"],
+    ) == (n, revenue, quantity, customers)
     assert daily["date"] == DAY
     cats = rows(settings, GOLD_DATASETS["category_performance"], DAY)
-    assert sorted(((c["category"], c["order_count"], c["revenue"], c["quantity_sold"])
-                   for c in cats), key=str) == expected["categories"]
+    assert (
+        sorted(
+            ((c["category"], c["order_count"], c["revenue"], c["quantity_sold"]) for c in cats),
+            key=str,
+        )
+        == expected["categories"]
+    )
     regs = rows(settings, GOLD_DATASETS["regional_performance"], DAY)
-    assert sorted(((r["region"], r["order_count"], r["revenue"]) for r in regs),
-                  key=str) == expected["regions"]
+    assert (
+        sorted(((r["region"], r["order_count"], r["revenue"]) for r in regs), key=str)
+        == expected["regions"]
+    )
 
     lake = lake_for(settings)
     assert lake.exists(VALIDATION_REPORT.bucket, VALIDATION_REPORT.key(DAY))
@@ -106,8 +129,10 @@ def test_run_matches_postgres_and_is_consistent(settings: Settings):
 
 def test_rerun_gives_identical_output(settings: Settings):
     medallion.run_date(settings, DAY)
-    first = {ds: rows(settings, ds, DAY, METADATA)
-             for ds in (BRONZE_ORDERS, SILVER_ORDERS, REJECTED_ORDERS, *GOLD_DATASETS.values())}
+    first = {
+        ds: rows(settings, ds, DAY, METADATA)
+        for ds in (BRONZE_ORDERS, SILVER_ORDERS, REJECTED_ORDERS, *GOLD_DATASETS.values())
+    }
     medallion.run_date(settings, DAY)
     second = {ds: rows(settings, ds, DAY, METADATA) for ds in first}
     assert second == first
@@ -131,8 +156,7 @@ def test_failure_mid_step_leaves_previous_output_intact(
 ):
     medallion.run_date(settings, DAY)
     lake = lake_for(settings)
-    outputs = ([SILVER_ORDERS, REJECTED_ORDERS] if step == "silver"
-               else list(GOLD_DATASETS.values()))
+    outputs = [SILVER_ORDERS, REJECTED_ORDERS] if step == "silver" else list(GOLD_DATASETS.values())
     before = {ds: lake.get_bytes(ds.bucket, ds.key(DAY)) for ds in outputs}
 
     def boom(*_: Any) -> Any:
@@ -162,13 +186,16 @@ def test_sql_views_over_the_lake(settings: Settings):
     medallion.backfill(settings, DAY, END)
     result = sql.run_sql(settings, "SELECT date, total_orders FROM daily_summary ORDER BY date")
     assert [r[0] for r in result.rows] == [DAY, END]
-    check = sql.run_sql(settings, """
+    check = sql.run_sql(
+        settings,
+        """
         SELECT (SELECT count(*) FROM bronze_orders),
                (SELECT count(*) FROM silver_orders) + (SELECT count(*) FROM rejected_orders),
                (SELECT count(DISTINCT date) FROM silver_orders),
                (SELECT sum(order_count) FROM category_performance),
                (SELECT sum(order_count) FROM regional_performance),
-               (SELECT sum(total_orders) FROM daily_summary)""")
+               (SELECT sum(total_orders) FROM daily_summary)""",
+    )
     bronze, bronze_again, days, by_cat, by_region, total = check.rows[0]
     assert bronze == bronze_again and days == 2 and by_cat == by_region == total
     assert "total_orders" in sql.render(result, "table")
@@ -195,7 +222,8 @@ def test_unreachable_s3_and_bad_credentials_are_service_errors(settings: Setting
 
 def test_unreachable_postgres_is_a_service_error(s3_settings: Settings):
     down = s3_settings.model_copy(
-        update={"source_dsn": "postgresql://nobody:pw-secret@127.0.0.1:9/x?connect_timeout=2"})
+        update={"source_dsn": "postgresql://nobody:pw-secret@127.0.0.1:9/x?connect_timeout=2"}
+    )
     with pytest.raises(ServiceUnavailable) as err:
         medallion.extract(down, DAY)
     assert "pw-secret" not in str(err.value)

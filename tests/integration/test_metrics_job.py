@@ -25,8 +25,9 @@ COUNTED = """status IN ('completed', 'processing') AND customer_id IS NOT NULL
 
 
 @pytest.fixture
-def settings(pg_settings: Settings, s3_settings: Settings, redis_pool_settings: Settings
-             ) -> Settings:
+def settings(
+    pg_settings: Settings, s3_settings: Settings, redis_pool_settings: Settings
+) -> Settings:
     with source_db.session(pg_settings.dsn) as conn:
         source_db.ensure_schema(conn)
     return pg_settings
@@ -58,35 +59,57 @@ def test_metrics_match_sql_in_postgres(settings: Settings) -> None:
     m = run.message["metrics"]
     overall = m["overall_metrics"]
 
-    (expected,) = sql(settings, f"""SELECT count(*), sum(abs(price) * quantity),
-        count(DISTINCT customer_id) FROM orders WHERE {window(TODAY)} AND {COUNTED}""")
+    (expected,) = sql(
+        settings,
+        f"""SELECT count(*), sum(abs(price) * quantity),
+        count(DISTINCT customer_id) FROM orders WHERE {window(TODAY)} AND {COUNTED}""",
+    )
     assert expected[0] > 100
     assert (overall["total_orders"], overall["unique_customers"]) == (expected[0], expected[2])
     assert Decimal(str(overall["total_revenue"])) == expected[1]
 
     yesterday = TODAY - dt.timedelta(days=1)
     cutoff = NOW - dt.timedelta(days=1)
-    (prev,) = sql(settings, f"""SELECT count(*), sum(abs(price) * quantity) FROM orders
-        WHERE {window(yesterday, cutoff)} AND {COUNTED}""")
+    (prev,) = sql(
+        settings,
+        f"""SELECT count(*), sum(abs(price) * quantity) FROM orders
+        WHERE {window(yesterday, cutoff)} AND {COUNTED}""",
+    )
     assert overall["yesterday_total_orders"] == prev[0]
     assert Decimal(str(overall["yesterday_total_revenue"])) == prev[1]
 
-    by_category = sql(settings, f"""SELECT category, count(*), sum(abs(price) * quantity),
+    by_category = sql(
+        settings,
+        f"""SELECT category, count(*), sum(abs(price) * quantity),
         sum(quantity) FROM orders WHERE {window(TODAY)} AND {COUNTED}
-        GROUP BY category ORDER BY 3 DESC, 1""")
-    assert [(r["category"], r["order_count"], Decimal(str(r["revenue"])), r["quantity_sold"])
-            for r in m["category_stats"]] == by_category
-    by_region = sql(settings, f"""SELECT region, count(*), sum(abs(price) * quantity)
-        FROM orders WHERE {window(TODAY)} AND {COUNTED} GROUP BY region ORDER BY 3 DESC, 1""")
-    assert [(r["region"], r["order_count"], Decimal(str(r["revenue"])))
-            for r in m["regional_stats"]] == by_region
-    by_hour = sql(settings, f"""SELECT extract(hour FROM order_date)::int, count(*),
+        GROUP BY category ORDER BY 3 DESC, 1""",
+    )
+    assert [
+        (r["category"], r["order_count"], Decimal(str(r["revenue"])), r["quantity_sold"])
+        for r in m["category_stats"]
+    ] == by_category
+    by_region = sql(
+        settings,
+        f"""SELECT region, count(*), sum(abs(price) * quantity)
+        FROM orders WHERE {window(TODAY)} AND {COUNTED} GROUP BY region ORDER BY 3 DESC, 1""",
+    )
+    assert [
+        (r["region"], r["order_count"], Decimal(str(r["revenue"]))) for r in m["regional_stats"]
+    ] == by_region
+    by_hour = sql(
+        settings,
+        f"""SELECT extract(hour FROM order_date)::int, count(*),
         sum(abs(price) * quantity) FROM orders WHERE {window(TODAY)} AND {COUNTED}
-        GROUP BY 1 ORDER BY 1""")
-    assert [(r["hour"], r["order_count"], Decimal(str(r["revenue"])))
-            for r in m["hourly_stats"]] == by_hour
-    top = sql(settings, f"""SELECT product_name, sum(abs(price) * quantity) FROM orders
-        WHERE {window(TODAY)} AND {COUNTED} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10""")
+        GROUP BY 1 ORDER BY 1""",
+    )
+    assert [
+        (r["hour"], r["order_count"], Decimal(str(r["revenue"]))) for r in m["hourly_stats"]
+    ] == by_hour
+    top = sql(
+        settings,
+        f"""SELECT product_name, sum(abs(price) * quantity) FROM orders
+        WHERE {window(TODAY)} AND {COUNTED} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10""",
+    )
     assert [(r["product_name"], Decimal(str(r["revenue"]))) for r in m["top_products"]] == top
 
     # the lake holds today's orders (every status) and the same five tables, one run id
@@ -123,8 +146,9 @@ def test_a_day_of_only_cancelled_orders_counts_nothing(settings: Settings) -> No
     assert m["regional_stats"] == [] and m["top_products"] == []
 
 
-def test_redis_down_still_writes_the_lake(settings: Settings,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_redis_down_still_writes_the_lake(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     load(settings, [TODAY])
     offline = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     with caplog.at_level(logging.WARNING, logger="jobs.dashboard_metrics"):

@@ -16,10 +16,18 @@ from jobs.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-MESSAGE = {"event": "metrics_updated", "timestamp": "2024-06-12T15:30:00+00:00",
-           "run_id": "20240612T153000Z-abc",
-           "metrics": {"overall_metrics": {"total_orders": 3, "total_revenue": 30.99,
-                                           "last_updated": "2024-06-12T15:30:00+00:00"}}}
+MESSAGE = {
+    "event": "metrics_updated",
+    "timestamp": "2024-06-12T15:30:00+00:00",
+    "run_id": "20240612T153000Z-abc",
+    "metrics": {
+        "overall_metrics": {
+            "total_orders": 3,
+            "total_revenue": 30.99,
+            "last_updated": "2024-06-12T15:30:00+00:00",
+        }
+    },
+}
 
 
 def test_subscriber_gets_the_message_and_keys_carry_ttls(redis_pool_settings: Settings) -> None:
@@ -52,8 +60,11 @@ def test_listen_delivers_until_stopped(redis_pool_settings: Settings) -> None:
     got: list[dict[str, Any]] = []
     states: list[bool] = []
     stop = threading.Event()
-    thread = threading.Thread(target=notify.listen, daemon=True, args=(
-        redis_pool_settings.redis_url, got.append, lambda ok, _: states.append(ok), stop))
+    thread = threading.Thread(
+        target=notify.listen,
+        daemon=True,
+        args=(redis_pool_settings.redis_url, got.append, lambda ok, _: states.append(ok), stop),
+    )
     thread.start()
     deadline = time.monotonic() + 5
     while not states and time.monotonic() < deadline:
@@ -69,8 +80,11 @@ def test_listen_delivers_until_stopped(redis_pool_settings: Settings) -> None:
 def test_unreachable_redis_is_reported_not_raised() -> None:
     states: list[tuple[bool, str]] = []
     stop = threading.Event()
-    thread = threading.Thread(target=notify.listen, daemon=True, args=(
-        "redis://127.0.0.1:1/0", lambda m: None, lambda ok, d: states.append((ok, d)), stop))
+    thread = threading.Thread(
+        target=notify.listen,
+        daemon=True,
+        args=("redis://127.0.0.1:1/0", lambda m: None, lambda ok, d: states.append((ok, d)), stop),
+    )
     thread.start()
     deadline = time.monotonic() + 5
     while not states and time.monotonic() < deadline:

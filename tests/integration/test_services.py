@@ -33,9 +33,13 @@ def own(tmp_path: Path) -> Iterator[Settings]:
     """A private pair of services (own data dir and ports), stopped whatever happens."""
     # a short path: the PostgreSQL socket lives in the data dir
     pg_port, s3_port, console_port, redis_port = _free_ports(4)
-    settings = settings_for_tests(data_dir=Path(f"/tmp/slt-{os.getpid()}-{tmp_path.name[-6:]}"),
-                                  pg_port=pg_port, s3_port=s3_port, s3_console_port=console_port,
-                                  redis_url=f"redis://127.0.0.1:{redis_port}/0")
+    settings = settings_for_tests(
+        data_dir=Path(f"/tmp/slt-{os.getpid()}-{tmp_path.name[-6:]}"),
+        pg_port=pg_port,
+        s3_port=s3_port,
+        s3_console_port=console_port,
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+    )
     yield settings
     manager.stop(settings, None)
     shutil.rmtree(settings.data_dir, ignore_errors=True)
@@ -117,8 +121,9 @@ def test_stale_pid_files_are_detected(own: Settings) -> None:
 @native_only
 def test_failed_start_shows_the_log_tail(own: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     original = Postgres.command
-    monkeypatch.setattr(Postgres, "command",
-                        lambda self: [*original(self), "-c", "shared_buffers=nonsense"])
+    monkeypatch.setattr(
+        Postgres, "command", lambda self: [*original(self), "-c", "shared_buffers=nonsense"]
+    )
     with pytest.raises(ServiceUnavailable, match="exited during start-up") as err:
         manager.start(own, ["postgres"])
     assert "shared_buffers" in str(err.value)  # the server's own complaint, from its log
@@ -142,9 +147,12 @@ def test_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_external_servers_are_not_managed(tmp_path: Path) -> None:
-    settings = settings_for_tests(data_dir=tmp_path, source_dsn="postgresql://u@127.0.0.1:1/x",
-                                  s3_endpoint="http://127.0.0.1:1",
-                                  redis_url="redis://redis.invalid:6379/0")
+    settings = settings_for_tests(
+        data_dir=tmp_path,
+        source_dsn="postgresql://u@127.0.0.1:1/x",
+        s3_endpoint="http://127.0.0.1:1",
+        redis_url="redis://redis.invalid:6379/0",
+    )
     for st in manager.start(settings, CORE):
         assert st.detail == "external" and st.pid is None and not st.running
     assert not (tmp_path / "services").exists()
@@ -182,4 +190,3 @@ def test_pg_settings_gives_a_fresh_database(pg_settings: Settings) -> None:
 def test_s3_settings_empties_the_buckets(s3_settings: Settings) -> None:
     for bucket in LAKE_BUCKETS:
         assert not list(client(s3_settings).list_objects(bucket, recursive=True))
-

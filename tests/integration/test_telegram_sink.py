@@ -20,10 +20,21 @@ TOKEN = "123456:TEST-token-never-logged"
 
 
 def alert(i=1):
-    return {"alert_id": f"{i:032x}", "alert_type": "NEGATIVE_PRICE", "severity": "high",
-            "order_id": f"O{i}", "customer_id": "C", "product_name": "P", "total": "-1",
-            "quantity": 1, "price": "-1", "message": "Price -1 is negative",
-            "source_ts": "2026-01-01T00:00:00+00:00", "detected_at": "x", "source_lsn": i}
+    return {
+        "alert_id": f"{i:032x}",
+        "alert_type": "NEGATIVE_PRICE",
+        "severity": "high",
+        "order_id": f"O{i}",
+        "customer_id": "C",
+        "product_name": "P",
+        "total": "-1",
+        "quantity": 1,
+        "price": "-1",
+        "message": "Price -1 is negative",
+        "source_ts": "2026-01-01T00:00:00+00:00",
+        "detected_at": "x",
+        "source_lsn": i,
+    }
 
 
 @pytest.fixture
@@ -86,13 +97,28 @@ def test_a_burst_is_batched_delivered_once_and_survives_an_outage(pg_settings, a
     try:
         with running_alerts(pg_settings, [sink]), psycopg.connect(pg_settings.dsn) as conn:
             for batch in range(6):  # 120 alerting orders in six quick transactions
-                insert_orders(conn, [{"order_id": f"B{batch}-{i}", "customer_id": "C",
-                                      "price": "-1.00", "quantity": 1, "total": "-1.00"}
-                                     for i in range(20)])
+                insert_orders(
+                    conn,
+                    [
+                        {
+                            "order_id": f"B{batch}-{i}",
+                            "customer_id": "C",
+                            "price": "-1.00",
+                            "quantity": 1,
+                            "total": "-1.00",
+                        }
+                        for i in range(20)
+                    ],
+                )
                 conn.commit()
-            wait_for(lambda: sum("NEGATIVE_PRICE" in t for t in api.texts()) and
-                     len(re.findall(r"order B\d-\d+ ", "\n".join(api.texts()))) >= 120,
-                     60, "every alert in Telegram")
+            wait_for(
+                lambda: (
+                    sum("NEGATIVE_PRICE" in t for t in api.texts())
+                    and len(re.findall(r"order B\d-\d+ ", "\n".join(api.texts()))) >= 120
+                ),
+                60,
+                "every alert in Telegram",
+            )
     finally:
         alerts.reset(pg_settings)
     orders = re.findall(r"order (B\d-\d+) ", "\n".join(api.texts()))

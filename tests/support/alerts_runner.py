@@ -64,7 +64,8 @@ def running_alerts(settings: Settings, sinks: list[Sink], **kw: Any) -> Iterator
 # a slot being created is "active" too (its creator holds it): only a walsender means streaming
 STREAMING_SQL = (
     "SELECT count(*) FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid"
-    " WHERE s.database = current_database() AND a.backend_type = 'walsender'")
+    " WHERE s.database = current_database() AND a.backend_type = 'walsender'"
+)
 
 
 def slot_active(settings: Settings) -> bool:
@@ -90,4 +91,5 @@ def insert_orders(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             f"INSERT INTO orders ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-            [[r.get(c) for c in cols] for r in rows])
+            [[r.get(c) for c in cols] for r in rows],
+        )

@@ -60,27 +60,49 @@ class TelegramStandIn:
             self.requests += 1
             if path != f"/bot{self.token}/sendMessage":
                 return 401 if path.endswith("/sendMessage") else 404, {
-                    "ok": False, "error_code": 401, "description": "Unauthorized"}
+                    "ok": False,
+                    "error_code": 401,
+                    "description": "Unauthorized",
+                }
             if self._faults:
                 status, retry_after = self._faults.pop(0)
                 if status == 429:
-                    return 429, {"ok": False, "error_code": 429,
-                                 "description": f"Too Many Requests: retry after {retry_after}",
-                                 "parameters": {"retry_after": retry_after}}
-                return status, {"ok": False, "error_code": status,
-                                "description": "Internal Server Error"}
+                    return 429, {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": f"Too Many Requests: retry after {retry_after}",
+                        "parameters": {"retry_after": retry_after},
+                    }
+                return status, {
+                    "ok": False,
+                    "error_code": status,
+                    "description": "Internal Server Error",
+                }
             payload = json.loads(body)
             if not payload.get("chat_id") or not payload.get("text"):
-                return 400, {"ok": False, "error_code": 400,
-                             "description": "Bad Request: message text is empty"}
+                return 400, {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message text is empty",
+                }
             if len(payload["text"]) > 4096:
-                return 400, {"ok": False, "error_code": 400,
-                             "description": "Bad Request: message is too long"}
-            self.sent.append(Sent(self.token, str(payload["chat_id"]), payload["text"],
-                                  time.monotonic()))
-            return 200, {"ok": True, "result": {
-                "message_id": len(self.sent), "date": int(time.time()),
-                "chat": {"id": payload["chat_id"], "type": "private"}, "text": payload["text"]}}
+                return 400, {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message is too long",
+                }
+            self.sent.append(
+                Sent(self.token, str(payload["chat_id"]), payload["text"], time.monotonic())
+            )
+            return 200, {
+                "ok": True,
+                "result": {
+                    "message_id": len(self.sent),
+                    "date": int(time.time()),
+                    "chat": {"id": payload["chat_id"], "type": "private"},
+                    "text": payload["text"],
+                },
+            }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self

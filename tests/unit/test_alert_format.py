@@ -6,11 +6,20 @@ from jobs.domain.alert_format import TELEGRAM_LIMIT, message_text, money, plan_m
 
 
 def alert(i: int = 1, **kw):
-    return {"alert_id": f"{i:032x}", "alert_type": "HIGH_VALUE_ORDER", "severity": "high",
-            "order_id": f"ORD-{i}", "customer_id": "CUST-9", "product_name": "Laptop Pro",
-            "total": "12500.00", "quantity": 5, "price": "2500.00",
-            "message": "Order total 12500.00 is above 10000",
-            "source_ts": "2026-01-02T03:04:05+00:00", "detected_at": "x"} | kw
+    return {
+        "alert_id": f"{i:032x}",
+        "alert_type": "HIGH_VALUE_ORDER",
+        "severity": "high",
+        "order_id": f"ORD-{i}",
+        "customer_id": "CUST-9",
+        "product_name": "Laptop Pro",
+        "total": "12500.00",
+        "quantity": 5,
+        "price": "2500.00",
+        "message": "Order total 12500.00 is above 10000",
+        "source_ts": "2026-01-02T03:04:05+00:00",
+        "detected_at": "x",
+    } | kw
 
 
 def test_single_alert_is_readable():

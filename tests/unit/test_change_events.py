@@ -29,15 +29,36 @@ def test_other_types_convert():
 
 
 def test_envelope_and_unwrap():
-    ev = envelope("u", {"order_id": "A", "quantity": 1}, {"order_id": "A", "quantity": 9},
-                  lsn=77, tx_id=5, commit_ts_ms=1000, db="shop", now_ms=2000)
+    ev = envelope(
+        "u",
+        {"order_id": "A", "quantity": 1},
+        {"order_id": "A", "quantity": 9},
+        lsn=77,
+        tx_id=5,
+        commit_ts_ms=1000,
+        db="shop",
+        now_ms=2000,
+    )
     assert ev["op"] == "u" and ev["ts_ms"] == 2000 and ev["before"]["quantity"] == 1
-    assert ev["source"] | {} == {"connector": "postgresql", "name": "cdc", "db": "shop",
-                                 "schema": "public", "table": "orders", "lsn": 77, "txId": 5,
-                                 "ts_ms": 1000}
+    assert ev["source"] | {} == {
+        "connector": "postgresql",
+        "name": "cdc",
+        "db": "shop",
+        "schema": "public",
+        "table": "orders",
+        "lsn": 77,
+        "txId": 5,
+        "ts_ms": 1000,
+    }
     flat = unwrap(ev)
-    assert flat == {"order_id": "A", "quantity": 9, "__op": "u", "__lsn": 77,
-                    "__source_ts_ms": 1000, "__deleted": "false"}
+    assert flat == {
+        "order_id": "A",
+        "quantity": 9,
+        "__op": "u",
+        "__lsn": 77,
+        "__source_ts_ms": 1000,
+        "__deleted": "false",
+    }
     deleted = unwrap(envelope("d", {"order_id": "A"}, None, lsn=1, tx_id=1, commit_ts_ms=1, db="s"))
     assert deleted is not None and deleted["order_id"] == "A" and deleted["__deleted"] == "true"
     with pytest.raises(ValueError, match="unknown change op"):
@@ -74,15 +95,25 @@ def test_decoder_builds_transactions_of_envelopes():
     assert dec.feed(b"B" + struct.pack("!QqI", 900, 86_400_000_000, 42), 100) is None
     dec.feed(_relation(), 101)
     dec.feed(b"I" + struct.pack("!I", 16384) + b"N" + _tuple("A", "-1.50", None), 110)
-    dec.feed(b"U" + struct.pack("!I", 16384) + b"O" + _tuple("A", "-1.50", None)
-             + b"N" + _tuple("A", "<toast>", "7"), 120)
+    dec.feed(
+        b"U"
+        + struct.pack("!I", 16384)
+        + b"O"
+        + _tuple("A", "-1.50", None)
+        + b"N"
+        + _tuple("A", "<toast>", "7"),
+        120,
+    )
     dec.feed(b"D" + struct.pack("!I", 16384) + b"O" + _tuple("A", "2", "7"), 130)
     tx = dec.feed(b"C" + struct.pack("!BQQq", 0, 900, 950, 86_400_000_000), 900)
     assert tx is not None and tx.xid == 42 and tx.end_lsn == 950
     assert tx.commit_ts_ms == 946_771_200_000  # 2000-01-02 UTC
     c, u, d = tx.events
-    assert c["op"] == "c" and c["after"] == {"order_id": "A", "price": Decimal("-1.50"),
-                                             "quantity": None}
+    assert c["op"] == "c" and c["after"] == {
+        "order_id": "A",
+        "price": Decimal("-1.50"),
+        "quantity": None,
+    }
     assert c["source"]["lsn"] == 110 and c["source"]["txId"] == 42
     # an unchanged TOASTed value is taken from the before image
     assert u["op"] == "u" and u["after"]["price"] == Decimal("-1.50")

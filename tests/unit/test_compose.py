@@ -16,8 +16,17 @@ from lite import airflow_config
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.lite.yml"
-SERVICES = {"postgres", "minio", "minio-buckets", "data-init", "redis", "airflow", "dashboard",
-            "api", "wandb"}
+SERVICES = {
+    "postgres",
+    "minio",
+    "minio-buckets",
+    "data-init",
+    "redis",
+    "airflow",
+    "dashboard",
+    "api",
+    "wandb",
+}
 DEFAULT = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
@@ -40,8 +49,14 @@ def test_docker_compose_accepts_the_file() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
         pytest.skip("docker-compose is not installed (apt-get install -y docker-compose)")
-    out = subprocess.run([tool, "-f", str(COMPOSE), "config", "-q"], capture_output=True,
-                         text=True, timeout=60, cwd=REPO, check=False)
+    out = subprocess.run(
+        [tool, "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -58,9 +73,9 @@ def test_every_published_port_is_on_loopback(compose: dict[str, Any]) -> None:
     assert all(str(p).startswith("127.0.0.1:") for p in published), published
 
 
-def test_the_env_names_are_settings_and_make_valid_settings(compose: dict[str, Any],
-                                                             monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_the_env_names_are_settings_and_make_valid_settings(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = compose["x-shoplake-env"]
     assert set(env) <= settings_env_names()
     values = interpolated(env)
@@ -90,12 +105,20 @@ def test_native_and_compose_share_the_configuration_files(compose: dict[str, Any
     assert "standalone" in " ".join(airflow["command"])
 
 
-def test_settings_survive_the_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch,
-                                                          tmp_path: Path) -> None:
+def test_settings_survive_the_trip_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """What Airflow's tasks (and containers) rebuild from the environment equals the original."""
-    original = Settings(_env_file=None, data_dir=tmp_path, pg_port=5999,  # type: ignore[call-arg]
-                        reject_rate_fail=0.3, telegram_chat_id="42", wandb_project="p",
-                        api_token="t0k", registry="local")
+    original = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        pg_port=5999,  # type: ignore[call-arg]
+        reject_rate_fail=0.3,
+        telegram_chat_id="42",
+        wandb_project="p",
+        api_token="t0k",
+        registry="local",
+    )
     for name in settings_env_names():
         monkeypatch.delenv(name, raising=False)
     for name, value in airflow_config.settings_env(original).items():

@@ -17,12 +17,36 @@ from web import charts
 from web.state import LiveState
 
 ROWS = [
-    order(1, product_name="Lamp", category="Home", region="North", customer_id="C1",
-          price=Decimal("10.00"), quantity=1, status="completed"),
-    order(2, product_name="Lamp", category="Home", region="South", customer_id="C2",
-          price=Decimal("-5.50"), quantity=2, status="processing"),  # repaired: 11.00
-    order(3, product_name="Book", category="Books", region="North", customer_id="C1",
-          price=Decimal("3.33"), quantity=3, total=Decimal("1.00")),  # recomputed: 9.99
+    order(
+        1,
+        product_name="Lamp",
+        category="Home",
+        region="North",
+        customer_id="C1",
+        price=Decimal("10.00"),
+        quantity=1,
+        status="completed",
+    ),
+    order(
+        2,
+        product_name="Lamp",
+        category="Home",
+        region="South",
+        customer_id="C2",
+        price=Decimal("-5.50"),
+        quantity=2,
+        status="processing",
+    ),  # repaired: 11.00
+    order(
+        3,
+        product_name="Book",
+        category="Books",
+        region="North",
+        customer_id="C1",
+        price=Decimal("3.33"),
+        quantity=3,
+        total=Decimal("1.00"),
+    ),  # recomputed: 9.99
     order(4, product_name="Book", status="pending"),  # not counted
     order(5, product_name="Book", status="cancelled"),  # not counted
     order(6, product_name="Book", quantity=0),  # rejected by silver
@@ -50,21 +74,28 @@ def test_only_clean_completed_and_processing_orders_count():
 def test_breakdowns():
     tables = metrics(ROWS)
     assert tables["top_products"].to_pylist() == [
-        {"product_name": "Lamp", "order_count": 2, "quantity_sold": 3,
-         "revenue": Decimal("21.00")},
-        {"product_name": "Book", "order_count": 1, "quantity_sold": 3,
-         "revenue": Decimal("9.99")},
+        {"product_name": "Lamp", "order_count": 2, "quantity_sold": 3, "revenue": Decimal("21.00")},
+        {"product_name": "Book", "order_count": 1, "quantity_sold": 3, "revenue": Decimal("9.99")},
     ]
     assert tables["category_stats"].column_names == [
-        "category", "order_count", "revenue", "quantity_sold"]
+        "category",
+        "order_count",
+        "revenue",
+        "quantity_sold",
+    ]
     assert tables["category_stats"].to_pylist()[0] == {
-        "category": "Home", "order_count": 2, "revenue": Decimal("21.00"), "quantity_sold": 3}
+        "category": "Home",
+        "order_count": 2,
+        "revenue": Decimal("21.00"),
+        "quantity_sold": 3,
+    }
     assert tables["regional_stats"].to_pylist() == [
         {"region": "North", "order_count": 2, "revenue": Decimal("19.99")},
         {"region": "South", "order_count": 1, "revenue": Decimal("11.00")},
     ]
     assert tables["hourly_stats"].to_pylist() == [
-        {"hour": 12, "order_count": 3, "revenue": Decimal("30.99")}]
+        {"hour": 12, "order_count": 3, "revenue": Decimal("30.99")}
+    ]
 
 
 def test_hours_follow_the_time_zone():
@@ -82,8 +113,10 @@ def test_empty_day_gives_zeros_and_no_breakdowns():
     tables = metrics([])
     (row,) = tables["overall_metrics"].to_pylist()
     assert (row["total_orders"], row["total_revenue"], row["unique_customers"]) == (0, 0, 0)
-    assert all(tables[n].num_rows == 0 for n in ("top_products", "category_stats",
-                                                  "regional_stats", "hourly_stats"))
+    assert all(
+        tables[n].num_rows == 0
+        for n in ("top_products", "category_stats", "regional_stats", "hourly_stats")
+    )
 
 
 def test_yesterday_counts_only_up_to_the_same_clock_time():
@@ -98,7 +131,9 @@ def test_same_time_yesterday_is_local_clock_time_across_dst():
     paris = ZoneInfo("Europe/Paris")
     now = dt.datetime(2024, 3, 31, 12, 0, tzinfo=paris)  # the day clocks went forward
     assert same_local(dashboard_metrics.same_time_yesterday(now, paris), paris) == (
-        dt.date(2024, 3, 30), dt.time(12, 0))
+        dt.date(2024, 3, 30),
+        dt.time(12, 0),
+    )
     assert now - dashboard_metrics.same_time_yesterday(now, paris) == dt.timedelta(hours=23)
 
 
@@ -120,10 +155,16 @@ def test_payload_is_json_ready():
 def test_change_and_kpi_text():
     assert dashboard.change(150, 100) == 50.0
     assert dashboard.change(5, 0) is None
-    overall = {"total_revenue": 110.0, "yesterday_total_revenue": 100.0,
-               "total_orders": 3, "yesterday_total_orders": 0}
+    overall = {
+        "total_revenue": 110.0,
+        "yesterday_total_revenue": 100.0,
+        "total_orders": 3,
+        "yesterday_total_orders": 0,
+    }
     assert charts.delta(overall, "total_revenue", "money") == (
-        "▲ 10.0% vs same time yesterday ($100.00)", "up")
+        "▲ 10.0% vs same time yesterday ($100.00)",
+        "up",
+    )
     assert charts.delta(overall, "total_orders", "int")[1] == "flat"
     assert charts.fmt(1234567.5, "money") == "$1,234,567.50"
     assert charts.fmt(1234, "int") == "1,234"
@@ -152,15 +193,24 @@ def test_missing_days_for_the_catch_up():
     y = dt.date(2024, 3, 10)
     have = {dt.date(2024, 3, 8)}
     assert missing_days(dt.date(2024, 3, 7), y, have, 30) == [
-        dt.date(2024, 3, 7), dt.date(2024, 3, 9), dt.date(2024, 3, 10)]
+        dt.date(2024, 3, 7),
+        dt.date(2024, 3, 9),
+        dt.date(2024, 3, 10),
+    ]
     assert missing_days(dt.date(2024, 1, 1), y, have, 2) == [y - dt.timedelta(days=1), y]
     assert missing_days(None, y, have, 30) == []
     assert missing_days(dt.date(2024, 3, 11), y, have, 30) == []  # only today has orders
 
 
 def test_simulated_orders_start_pending_and_defects_are_counted():
-    rows = orders_table([order(1, status="completed"), order(2, status=""),
-                         order(3, price=Decimal("-1.00")), order(4, quantity=0)])
+    rows = orders_table(
+        [
+            order(1, status="completed"),
+            order(2, status=""),
+            order(3, price=Decimal("-1.00")),
+            order(4, quantity=0),
+        ]
+    )
     new = as_new(rows)
     assert new.column("status").to_pylist() == ["pending", "", "pending", "pending"]
     assert new.column("updated_at") == new.column("created_at")

@@ -110,7 +110,10 @@ def test_ids_follow_time_and_local_date(model: g.ShopModel) -> None:
 def test_money_is_exact_decimal() -> None:
     arr = g.money(np.array([1, -250, 123456789, 0]))
     assert arr.to_pylist() == [
-        Decimal("0.01"), Decimal("-2.50"), Decimal("1234567.89"), Decimal("0.00")
+        Decimal("0.01"),
+        Decimal("-2.50"),
+        Decimal("1234567.89"),
+        Decimal("0.00"),
     ]
 
 
@@ -188,8 +191,12 @@ def test_no_defects_when_disabled(model: g.ShopModel) -> None:
     assert np.all(price > 0) and np.all((qty >= 1) & (qty <= 10))
     assert np.array_equal(total, price * qty)
     assert t.column("customer_id").null_count == 0
-    assert pc.all(pc.is_in(t.column("status"), pa.array(["completed", "processing", "pending",
-                                                         "cancelled", "returned"]))).as_py()
+    assert pc.all(
+        pc.is_in(
+            t.column("status"),
+            pa.array(["completed", "processing", "pending", "cancelled", "returned"]),
+        )
+    ).as_py()
 
 
 # ------------------------------------------------------------------ structure
@@ -200,8 +207,13 @@ def test_product_popularity_is_skewed(history: pa.Table) -> None:
 
 
 def test_segments_prefer_their_categories(model: g.ShopModel, history: pa.Table) -> None:
-    seg = dict(zip(model.customers.column("customer_id").to_pylist(),
-                   model.customers.column("customer_segment").to_pylist(), strict=True))
+    seg = dict(
+        zip(
+            model.customers.column("customer_id").to_pylist(),
+            model.customers.column("customer_segment").to_pylist(),
+            strict=True,
+        )
+    )
     rows = history.select(["customer_id", "category"]).to_pylist()
     premium = [r["category"] for r in rows if seg.get(r["customer_id"]) == "Premium"]
     occasional = [r["category"] for r in rows if seg.get(r["customer_id"]) == "Occasional"]
@@ -254,8 +266,9 @@ def test_weekday_effect(model: g.ShopModel) -> None:
 
 
 def test_timestamps_consistent(history: pa.Table) -> None:
-    od, ca, ua = (col(history, c).astype("datetime64[us]") for c in
-                  ("order_date", "created_at", "updated_at"))
+    od, ca, ua = (
+        col(history, c).astype("datetime64[us]") for c in ("order_date", "created_at", "updated_at")
+    )
     assert np.array_equal(od, ca)
     assert np.all(ua >= od)
     assert (history.column("status").to_pylist()[:1000].count("pending")) > 0

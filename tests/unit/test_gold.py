@@ -18,12 +18,33 @@ def silver_of(rows: list[dict[str, Any]]) -> duckdb.DuckDBPyRelation:
 
 
 ROWS = [
-    order(1, category="Books", region="North", customer_id="C1", price=Decimal("10.00"),
-          quantity=1, status="completed"),
-    order(2, category="Books", region="South", customer_id="C2", price=Decimal("-5.50"),
-          quantity=2, status="cancelled"),  # repaired price counts, any status counts
-    order(3, category="Home", region="North", customer_id="C1", price=Decimal("3.33"),
-          quantity=3, total=Decimal("1.00")),  # wrong source total: recomputed one counts
+    order(
+        1,
+        category="Books",
+        region="North",
+        customer_id="C1",
+        price=Decimal("10.00"),
+        quantity=1,
+        status="completed",
+    ),
+    order(
+        2,
+        category="Books",
+        region="South",
+        customer_id="C2",
+        price=Decimal("-5.50"),
+        quantity=2,
+        status="cancelled",
+    ),  # repaired price counts, any status counts
+    order(
+        3,
+        category="Home",
+        region="North",
+        customer_id="C1",
+        price=Decimal("3.33"),
+        quantity=3,
+        total=Decimal("1.00"),
+    ),  # wrong source total: recomputed one counts
     order(4, category="Home", region="North", customer_id="C3", quantity=0),  # rejected
 ]
 
@@ -47,10 +68,20 @@ def test_daily_summary():
 def test_category_performance_sorted_by_revenue():
     rows = table(gold.category_performance(silver_of(ROWS), DAY))
     assert rows == [
-        {"date": DAY, "category": "Books", "order_count": 2, "revenue": Decimal("21.00"),
-         "quantity_sold": 3},
-        {"date": DAY, "category": "Home", "order_count": 1, "revenue": Decimal("9.99"),
-         "quantity_sold": 3},
+        {
+            "date": DAY,
+            "category": "Books",
+            "order_count": 2,
+            "revenue": Decimal("21.00"),
+            "quantity_sold": 3,
+        },
+        {
+            "date": DAY,
+            "category": "Home",
+            "order_count": 1,
+            "revenue": Decimal("9.99"),
+            "quantity_sold": 3,
+        },
     ]
 
 
@@ -65,9 +96,14 @@ def test_regional_performance():
 def test_empty_day_gives_zeros_and_no_groups():
     empty = silver_of([])
     (row,) = table(gold.daily_summary(empty, DAY))
-    assert row == {"date": DAY, "total_orders": 0, "total_revenue": Decimal("0.00"),
-                   "total_quantity": 0, "avg_order_value": Decimal("0.00"),
-                   "unique_customers": 0}
+    assert row == {
+        "date": DAY,
+        "total_orders": 0,
+        "total_revenue": Decimal("0.00"),
+        "total_quantity": 0,
+        "avg_order_value": Decimal("0.00"),
+        "unique_customers": 0,
+    }
     assert table(gold.category_performance(empty, DAY)) == []
     assert table(gold.regional_performance(empty, DAY)) == []
 

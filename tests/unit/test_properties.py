@@ -17,29 +17,47 @@ from tests.orders_data import DAY, orders_table, with_metadata
 MAX_MONEY = Decimal("9999999999.99")  # numeric(12,2)
 money = st.one_of(
     st.none(),
-    st.decimals(min_value=-MAX_MONEY, max_value=MAX_MONEY, places=2,
-                allow_nan=False, allow_infinity=False),
+    st.decimals(
+        min_value=-MAX_MONEY, max_value=MAX_MONEY, places=2, allow_nan=False, allow_infinity=False
+    ),
     st.sampled_from([Decimal("0.00"), Decimal("-0.01"), Decimal("1000000000.00")]),
 )
-text = st.one_of(st.none(), st.just(""), st.just("  "), st.text(max_size=8),
-                 st.sampled_from(["Électronique", "家居", "😀", "North"]))
-stamp = st.one_of(st.none(), st.datetimes(
-    min_value=dt.datetime(2024, 3, 5), max_value=dt.datetime(2024, 3, 6),
-    timezones=st.just(dt.UTC)))
-order_row = st.fixed_dictionaries({
-    # a small pool of ids, so duplicates are common
-    "order_id": st.one_of(st.none(), st.just(""), st.sampled_from([f"O{i}" for i in range(6)])),
-    "order_date": st.just(dt.datetime(2024, 3, 5, 12, tzinfo=dt.UTC)),
-    "customer_id": text, "product_id": text, "category": text, "product_name": text,
-    "price": money,
-    "quantity": st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1), st.integers(-2, 5)),
-    "total": money,
-    "status": text, "payment_method": text, "region": text,
-    "created_at": stamp, "updated_at": stamp,
-})
+text = st.one_of(
+    st.none(),
+    st.just(""),
+    st.just("  "),
+    st.text(max_size=8),
+    st.sampled_from(["Électronique", "家居", "😀", "North"]),
+)
+stamp = st.one_of(
+    st.none(),
+    st.datetimes(
+        min_value=dt.datetime(2024, 3, 5),
+        max_value=dt.datetime(2024, 3, 6),
+        timezones=st.just(dt.UTC),
+    ),
+)
+order_row = st.fixed_dictionaries(
+    {
+        # a small pool of ids, so duplicates are common
+        "order_id": st.one_of(st.none(), st.just(""), st.sampled_from([f"O{i}" for i in range(6)])),
+        "order_date": st.just(dt.datetime(2024, 3, 5, 12, tzinfo=dt.UTC)),
+        "customer_id": text,
+        "product_id": text,
+        "category": text,
+        "product_name": text,
+        "price": money,
+        "quantity": st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1), st.integers(-2, 5)),
+        "total": money,
+        "status": text,
+        "payment_method": text,
+        "region": text,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+)
 tables = st.lists(order_row, max_size=25)
-SETTINGS = settings(max_examples=50, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def process(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

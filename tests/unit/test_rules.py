@@ -22,14 +22,24 @@ NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def row(**overrides):
-    base = {"order_id": "ORD-1", "customer_id": "CUST-1", "product_name": "Desk",
-            "price": Decimal("100.00"), "quantity": 2, "total": Decimal("200.00")}
+    base = {
+        "order_id": "ORD-1",
+        "customer_id": "CUST-1",
+        "product_name": "Desk",
+        "price": Decimal("100.00"),
+        "quantity": 2,
+        "total": Decimal("200.00"),
+    }
     return base | overrides
 
 
 def event(op, after, before=None, lsn=1000):
-    return {"op": op, "before": before, "after": after,
-            "source": {"lsn": lsn, "ts_ms": 1767323045000, "txId": 7}}
+    return {
+        "op": op,
+        "before": before,
+        "after": after,
+        "source": {"lsn": lsn, "ts_ms": 1767323045000, "txId": 7},
+    }
 
 
 def fired(op, after, before=None):
@@ -40,17 +50,20 @@ def test_a_clean_order_raises_nothing():
     assert fired("c", row()) == []
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("total", Decimal("10000.00"), []),  # exactly at the threshold: not above it
-    ("total", Decimal("10000.01"), ["HIGH_VALUE_ORDER"]),
-    ("quantity", 50, []),
-    ("quantity", 51, ["SUSPICIOUS_QUANTITY"]),
-    ("price", Decimal("0.00"), []),
-    ("price", Decimal("-0.01"), ["NEGATIVE_PRICE"]),
-    ("quantity", 1, []),
-    ("quantity", 0, ["INVALID_QUANTITY"]),
-    ("quantity", -3, ["INVALID_QUANTITY"]),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("total", Decimal("10000.00"), []),  # exactly at the threshold: not above it
+        ("total", Decimal("10000.01"), ["HIGH_VALUE_ORDER"]),
+        ("quantity", 50, []),
+        ("quantity", 51, ["SUSPICIOUS_QUANTITY"]),
+        ("price", Decimal("0.00"), []),
+        ("price", Decimal("-0.01"), ["NEGATIVE_PRICE"]),
+        ("quantity", 1, []),
+        ("quantity", 0, ["INVALID_QUANTITY"]),
+        ("quantity", -3, ["INVALID_QUANTITY"]),
+    ],
+)
 def test_thresholds_are_strict_where_spec_says_so(field, value, expected):
     assert fired("c", row(**{field: value})) == expected
 
@@ -68,13 +81,17 @@ def test_nulls_and_non_numbers_never_fire_nor_crash(value):
 def test_numbers_as_strings_count_as_numbers():
     # Debezium sends decimals as strings; both engines must agree
     assert fired("c", row(total="10000.50", quantity=" 60 ")) == [
-        "HIGH_VALUE_ORDER", "SUSPICIOUS_QUANTITY"]
+        "HIGH_VALUE_ORDER",
+        "SUSPICIOUS_QUANTITY",
+    ]
 
 
 def test_huge_numbers_fire_without_overflow():
     huge = "9" * 400
     assert fired("c", row(total=huge, quantity=int(huge))) == [
-        "HIGH_VALUE_ORDER", "SUSPICIOUS_QUANTITY"]
+        "HIGH_VALUE_ORDER",
+        "SUSPICIOUS_QUANTITY",
+    ]
     assert fired("c", row(price="-1e999999")) == ["NEGATIVE_PRICE"]
     assert as_number(float("inf")) == Decimal("Infinity")
     assert as_number(float("nan")) is None
@@ -123,6 +140,7 @@ def test_alert_record_has_the_spec_fields_with_exact_amounts():
 def test_rules_compile_to_sql_with_the_same_null_semantics():
     sql = {r.name: to_sql(r.condition, PARAMS) for r in RULES}
     assert sql["HIGH_VALUE_ORDER"] == (
-        "COALESCE(TRY_CAST(`total` AS DECIMAL(38, 4)) > CAST(10000 AS DECIMAL(38, 4)), FALSE)")
+        "COALESCE(TRY_CAST(`total` AS DECIMAL(38, 4)) > CAST(10000 AS DECIMAL(38, 4)), FALSE)"
+    )
     assert "<= CAST(0 AS DECIMAL(38, 4))" in sql["INVALID_QUANTITY"]
     assert [r.inputs for r in RULES] == [("total",), ("quantity",), ("price",), ("quantity",)]

@@ -19,8 +19,10 @@ def run_silver(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     classified = silver.classify(con.from_arrow(with_metadata(orders_table(rows))))
-    return (silver.clean(classified).to_arrow_table().to_pylist(),
-            silver.rejected(classified).to_arrow_table().to_pylist())
+    return (
+        silver.clean(classified).to_arrow_table().to_pylist(),
+        silver.rejected(classified).to_arrow_table().to_pylist(),
+    )
 
 
 def reasons_of(rows: list[dict[str, Any]]) -> list[str]:
@@ -67,7 +69,8 @@ def test_duplicate_keeps_latest_updated_at():
     clean, rejected = run_silver([newer, older])
     assert [r["status"] for r in clean] == ["completed"]
     assert [(r["status"], r["_reject_reason"]) for r in rejected] == [
-        ("processing", "duplicate_order_id")]
+        ("processing", "duplicate_order_id")
+    ]
 
 
 def test_duplicate_with_null_updated_at_loses():
@@ -88,13 +91,14 @@ def test_latest_version_invalid_quarantines_the_order():
     newer = order(1, quantity=0, updated_at=NOON + dt.timedelta(minutes=5))
     clean, rejected = run_silver([older, newer])
     assert clean == []
-    assert sorted(r["_reject_reason"] for r in rejected) == ["duplicate_order_id",
-                                                             "invalid_quantity"]
+    assert sorted(r["_reject_reason"] for r in rejected) == [
+        "duplicate_order_id",
+        "invalid_quantity",
+    ]
 
 
 def test_negative_price_repaired_and_flagged():
-    (row,), _ = run_silver([order(1, price=Decimal("-12.50"), quantity=3,
-                                  total=Decimal("37.50"))])
+    (row,), _ = run_silver([order(1, price=Decimal("-12.50"), quantity=3, total=Decimal("37.50"))])
     assert row["price"] == Decimal("12.50")
     assert row["total"] == Decimal("37.50")
     assert row["_price_repaired"] is True
@@ -103,8 +107,14 @@ def test_negative_price_repaired_and_flagged():
 
 @pytest.mark.parametrize(
     ("source_total", "mismatch"),
-    [(Decimal("20.00"), False), (Decimal("20.01"), False), (Decimal("19.99"), False),
-     (Decimal("20.02"), True), (Decimal("0.00"), True), (None, True)],
+    [
+        (Decimal("20.00"), False),
+        (Decimal("20.01"), False),
+        (Decimal("19.99"), False),
+        (Decimal("20.02"), True),
+        (Decimal("0.00"), True),
+        (None, True),
+    ],
 )
 def test_total_recomputed_and_mismatch_flagged_above_one_cent(source_total, mismatch):
     (row,), _ = run_silver([order(1, price=Decimal("10.00"), quantity=2, total=source_total)])
@@ -115,8 +125,7 @@ def test_total_recomputed_and_mismatch_flagged_above_one_cent(source_total, mism
 def test_several_reasons_first_by_priority_all_listed():
     (row,) = run_silver([order(1, customer_id=None, quantity=0, status="")])[1]
     assert row["_reject_reason"] == "missing_customer_id"
-    assert row["_reject_reasons"] == ["missing_customer_id", "missing_status",
-                                      "invalid_quantity"]
+    assert row["_reject_reasons"] == ["missing_customer_id", "missing_status", "invalid_quantity"]
 
 
 def test_rejected_rows_keep_source_values():
@@ -144,5 +153,10 @@ def test_empty_bronze_gives_empty_outputs_with_schema():
 
 def test_reject_reasons_are_the_documented_ones():
     assert silver.REJECT_REASONS == (
-        "missing_order_id", "missing_customer_id", "missing_status", "invalid_quantity",
-        "missing_price", "duplicate_order_id")
+        "missing_order_id",
+        "missing_customer_id",
+        "missing_status",
+        "invalid_quantity",
+        "missing_price",
+        "duplicate_order_id",
+    )

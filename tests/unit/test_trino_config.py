@@ -13,11 +13,19 @@ from lite.services.maven import Artifact
 from lite.services.trino import CONFIG_DIR, _query_memory
 
 
-@pytest.mark.parametrize(("duck", "trino"), [
-    ("VARCHAR", "varchar"), ("DECIMAL(12,2)", "decimal(12,2)"), ("DECIMAL(38, 2)", "decimal(38,2)"),
-    ("TIMESTAMP WITH TIME ZONE", "timestamp(6)"), ("VARCHAR[]", "array(varchar)"),
-    ("BIGINT[][]", "array(array(bigint))"), ("DATE", "date"), ("BOOLEAN", "boolean"),
-])
+@pytest.mark.parametrize(
+    ("duck", "trino"),
+    [
+        ("VARCHAR", "varchar"),
+        ("DECIMAL(12,2)", "decimal(12,2)"),
+        ("DECIMAL(38, 2)", "decimal(38,2)"),
+        ("TIMESTAMP WITH TIME ZONE", "timestamp(6)"),
+        ("VARCHAR[]", "array(varchar)"),
+        ("BIGINT[][]", "array(array(bigint))"),
+        ("DATE", "date"),
+        ("BOOLEAN", "boolean"),
+    ],
+)
 def test_duckdb_types_map_to_trino(duck: str, trino: str) -> None:
     assert trino_type(duck) == trino
 
@@ -49,17 +57,39 @@ def test_maven_coordinates() -> None:
 
 
 def test_config_templates_have_no_secrets_and_known_placeholders() -> None:
-    known = {"port", "heap", "query_memory", "data_dir", "metastore_dir", "plugin_dir",
-             "s3_endpoint", "s3_region", "s3_access_key", "s3_secret_key", "pg_host", "pg_port",
-             "pg_database", "pg_user", "pg_password"}
+    known = {
+        "port",
+        "heap",
+        "query_memory",
+        "data_dir",
+        "metastore_dir",
+        "plugin_dir",
+        "s3_endpoint",
+        "s3_region",
+        "s3_access_key",
+        "s3_secret_key",
+        "pg_host",
+        "pg_port",
+        "pg_database",
+        "pg_user",
+        "pg_password",
+    }
     files = [p for p in CONFIG_DIR.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"config.properties", "jvm.config", "node.properties",
-                                       "lake.properties", "postgres_source.properties"}
+    assert {p.name for p in files} >= {
+        "config.properties",
+        "jvm.config",
+        "node.properties",
+        "lake.properties",
+        "postgres_source.properties",
+    }
     for path in files:
         text = path.read_text()
         assert "shoplake-dev-only" not in text, path
-        used = {m.group("named") or m.group("braced")
-                for m in string.Template.pattern.finditer(text) if not m.group("escaped")}
+        used = {
+            m.group("named") or m.group("braced")
+            for m in string.Template.pattern.finditer(text)
+            if not m.group("escaped")
+        }
         assert used <= known, (path, used - known)
 
 

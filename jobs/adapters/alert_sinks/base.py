@@ -60,9 +60,15 @@ class Sink(ABC):
 class HttpPoster:
     """POST with timeouts; honours 429 retry-after, retries 5xx and network errors, bounded."""
 
-    def __init__(self, secrets: Sequence[str | None] = (), attempts: int = 5,
-                 backoff: float = 0.5, max_backoff: float = 8.0, max_retry_after: float = 60.0,
-                 wait: Callable[[float], Any] | None = None) -> None:
+    def __init__(
+        self,
+        secrets: Sequence[str | None] = (),
+        attempts: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 60.0,
+        wait: Callable[[float], Any] | None = None,
+    ) -> None:
         self.client = httpx.Client(timeout=TIMEOUT)
         self.secrets = list(secrets)
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff

@@ -16,8 +16,7 @@ class ConsoleSink(Sink):
     name = "console"
     max_batch = 1000
 
-    def __init__(self, stream: TextIO | None = None,
-                 fmt: Literal["text", "json"] = "text") -> None:
+    def __init__(self, stream: TextIO | None = None, fmt: Literal["text", "json"] = "text") -> None:
         self.stream = stream or sys.stdout
         self.fmt = fmt
 

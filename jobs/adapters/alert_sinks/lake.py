@@ -20,8 +20,11 @@ def _day(alert: Alert) -> dt.date:
 
 def alerts_table(alerts: Sequence[Alert]) -> pa.Table:
     """Every field as text except the position, so mixed or odd values never break a file."""
-    columns = {f: [None if a.get(f) is None else str(a.get(f)) for a in alerts]
-               for f in ALERT_FIELDS if f != "source_lsn"}
+    columns = {
+        f: [None if a.get(f) is None else str(a.get(f)) for a in alerts]
+        for f in ALERT_FIELDS
+        if f != "source_lsn"
+    }
     table = pa.table({f: pa.array(v, pa.string()) for f, v in columns.items()})
     lsns = pa.array([a["source_lsn"] for a in alerts], pa.int64())
     return table.append_column("source_lsn", lsns)

@@ -22,9 +22,15 @@ def min_interval_for(chat_id: str) -> float:
 class TelegramSink(Sink):
     name = "telegram"
 
-    def __init__(self, api_url: str, token: str, chat_id: str,
-                 min_interval: float | None = None,
-                 wait: Callable[[float], Any] | None = None, **retry: Any) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        chat_id: str,
+        min_interval: float | None = None,
+        wait: Callable[[float], Any] | None = None,
+        **retry: Any,
+    ) -> None:
         self.token, self.chat_id = token, chat_id
         self.url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
         self.min_interval = min_interval_for(chat_id) if min_interval is None else min_interval
@@ -43,8 +49,9 @@ class TelegramSink(Sink):
         for group in plan_messages(alerts, IN_DOUBT_NOTE):
             self._pace()
             text = message_text(group, IN_DOUBT_NOTE if in_doubt else None)
-            self.poster.post(self.url, {"chat_id": self.chat_id, "text": text,
-                                        "disable_web_page_preview": True})
+            self.poster.post(
+                self.url, {"chat_id": self.chat_id, "text": text, "disable_web_page_preview": True}
+            )
             self._last_sent = time.monotonic()
 
     def _pace(self) -> None:

@@ -21,8 +21,11 @@ class WebhookSink(Sink):
     def send(self, alerts: Sequence[Alert], *, batch_key: str, in_doubt: bool = False) -> None:
         for alert in alerts:
             # the key lets a receiver drop the rare resend of an in-doubt delivery
-            self.poster.post(self.url, json.loads(to_json(alert)),
-                             headers={"Idempotency-Key": str(alert["alert_id"])})
+            self.poster.post(
+                self.url,
+                json.loads(to_json(alert)),
+                headers={"Idempotency-Key": str(alert["alert_id"])},
+            )
 
     def close(self) -> None:
         self.poster.close()

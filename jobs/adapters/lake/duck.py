@@ -22,7 +22,9 @@ def httpfs_path() -> Path:
     version = duckdb.__version__
     path = (
         Path(duckdb_extension_httpfs.__file__).parent
-        / "extensions" / f"v{version}" / "httpfs.duckdb_extension"
+        / "extensions"
+        / f"v{version}"
+        / "httpfs.duckdb_extension"
     )
     if not path.is_file():
         raise ServiceUnavailable(

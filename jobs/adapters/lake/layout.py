@@ -89,7 +89,11 @@ class Snapshot:
 # the live dashboard: today's orders and the five metric tables, rewritten every micro-batch
 DASHBOARD_ORDERS_TODAY = Snapshot("gold", "dashboard/orders_today/data.parquet")
 DASHBOARD_METRIC_NAMES = (
-    "overall_metrics", "top_products", "category_stats", "regional_stats", "hourly_stats",
+    "overall_metrics",
+    "top_products",
+    "category_stats",
+    "regional_stats",
+    "hourly_stats",
 )
 DASHBOARD_METRICS = {
     name: Snapshot("gold", f"dashboard/metrics/{name}.parquet") for name in DASHBOARD_METRIC_NAMES

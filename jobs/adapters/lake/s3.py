@@ -46,15 +46,21 @@ class S3Lake(Lake):
             maxsize=8,
         )
         self.client = Minio(
-            self.host, access_key=access_key, secret_key=secret_key,
-            secure=self.secure, region=region, http_client=http,
+            self.host,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=self.secure,
+            region=region,
+            http_client=http,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Lake:
         return cls(
-            settings.s3_endpoint_url, settings.s3_access_key,
-            settings.s3_secret_key.get_secret_value(), settings.s3_region,
+            settings.s3_endpoint_url,
+            settings.s3_access_key,
+            settings.s3_secret_key.get_secret_value(),
+            settings.s3_region,
         )
 
     def __repr__(self) -> str:  # never the secret
