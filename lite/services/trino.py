@@ -165,10 +165,14 @@ class Trino(Service):
             return False
         if info.get("starting", True):
             return False
+        # "SELECT 1" runs on the coordinator alone; a table scan needs the node to have
+        # announced itself, else it fails with NO_NODES_AVAILABLE (seen right after start)
+        nodes = "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'"
         try:
-            return client.query(self.settings, "SELECT 1", timeout=10)[1] == [(1,)]
+            rows = client.query(self.settings, nodes, timeout=10)[1]
         except ShoplakeError:
             return False
+        return bool(rows) and rows[0][0] >= 1
 
     def ready(self) -> None:
         """Register the whole lake: partitions written while Trino was down appear now."""
