@@ -19,16 +19,16 @@ from jobs.domain.change_events import to_json
 from jobs.domain.rules import ALERT_FIELDS
 
 SCHEMA_SQL = """
-CREATE SCHEMA IF NOT EXISTS shoplake;
-CREATE TABLE IF NOT EXISTS shoplake.alerts (
+CREATE SCHEMA IF NOT EXISTS shoplake_alerts;
+CREATE TABLE IF NOT EXISTS shoplake_alerts.alerts (
     alert_id   text PRIMARY KEY,
     seq        bigserial,
     source_lsn bigint NOT NULL,
     record     jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS shoplake.alert_deliveries (
-    alert_id     text NOT NULL REFERENCES shoplake.alerts ON DELETE CASCADE,
+CREATE TABLE IF NOT EXISTS shoplake_alerts.alert_deliveries (
+    alert_id     text NOT NULL REFERENCES shoplake_alerts.alerts ON DELETE CASCADE,
     sink         text NOT NULL,
     state        text NOT NULL DEFAULT 'pending'
                  CHECK (state IN ('pending', 'sending', 'delivered')),
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS shoplake.alert_deliveries (
     PRIMARY KEY (alert_id, sink)
 );
 CREATE INDEX IF NOT EXISTS alert_deliveries_open
-    ON shoplake.alert_deliveries (sink, state) WHERE state <> 'delivered';
+    ON shoplake_alerts.alert_deliveries (sink, state) WHERE state <> 'delivered';
 """
 
 
@@ -61,12 +61,12 @@ def record_alerts(
         return
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO shoplake.alerts (alert_id, source_lsn, record) VALUES (%s, %s, %s)"
+            "INSERT INTO shoplake_alerts.alerts (alert_id, source_lsn, record) VALUES (%s, %s, %s)"
             " ON CONFLICT (alert_id) DO NOTHING",
             [(a["alert_id"], a["source_lsn"], to_json(a)) for a in alerts],
         )
         cur.executemany(
-            "INSERT INTO shoplake.alert_deliveries (alert_id, sink) VALUES (%s, %s)"
+            "INSERT INTO shoplake_alerts.alert_deliveries (alert_id, sink) VALUES (%s, %s)"
             " ON CONFLICT (alert_id, sink) DO NOTHING",
             [(a["alert_id"], s) for a in alerts for s in sinks],
         )
@@ -85,7 +85,7 @@ def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[dict[str, A
     """The oldest alerts not yet handed to ``sink``, in source order."""
     with conn.transaction():
         rows = conn.execute(
-            "SELECT a.record FROM shoplake.alert_deliveries d JOIN shoplake.alerts a USING"
+            "SELECT a.record FROM shoplake_alerts.alert_deliveries d JOIN shoplake_alerts.alerts a USING"
             " (alert_id) WHERE d.sink = %s AND d.state = 'pending' ORDER BY a.seq LIMIT %s",
             (sink, limit),
         ).fetchall()
@@ -96,7 +96,7 @@ def in_doubt(conn: psycopg.Connection, sink: str) -> dict[str, list[dict[str, An
     """Batches that were in flight when a previous process stopped, by batch key."""
     with conn.transaction():
         rows = conn.execute(
-            "UPDATE shoplake.alert_deliveries d SET in_doubt = true FROM shoplake.alerts a"
+            "UPDATE shoplake_alerts.alert_deliveries d SET in_doubt = true FROM shoplake_alerts.alerts a"
             " WHERE a.alert_id = d.alert_id AND d.sink = %s AND d.state = 'sending'"
             " RETURNING d.batch_key, a.record, a.seq",
             (sink,),
@@ -114,7 +114,7 @@ def claim(
     key = batch_key or uuid.uuid4().hex
     with conn.transaction():
         conn.execute(
-            "UPDATE shoplake.alert_deliveries SET state = 'sending', batch_key = %s,"
+            "UPDATE shoplake_alerts.alert_deliveries SET state = 'sending', batch_key = %s,"
             " attempts = attempts + 1 WHERE sink = %s AND alert_id = ANY(%s)",
             (key, sink, list(alert_ids)),
         )
@@ -125,7 +125,7 @@ def finish(conn: psycopg.Connection, sink: str, alert_ids: Sequence[str], ok: bo
     """Delivered (never sent again) or, after a known failure, back to pending."""
     with conn.transaction():
         conn.execute(
-            "UPDATE shoplake.alert_deliveries SET state = %s,"
+            "UPDATE shoplake_alerts.alert_deliveries SET state = %s,"
             " delivered_at = CASE WHEN %s THEN now() END WHERE sink = %s AND alert_id = ANY(%s)",
             ("delivered" if ok else "pending", ok, sink, list(alert_ids)),
         )
@@ -134,4 +134,6 @@ def finish(conn: psycopg.Connection, sink: str, alert_ids: Sequence[str], ok: bo
 def drop_schema(conn: psycopg.Connection) -> None:
     """Forget every alert and delivery (``shoplake alerts reset --ledger``)."""
     with conn.transaction():
-        conn.execute("DROP TABLE IF EXISTS shoplake.alert_deliveries, shoplake.alerts")
+        conn.execute(
+            "DROP TABLE IF EXISTS shoplake_alerts.alert_deliveries, shoplake_alerts.alerts"
+        )

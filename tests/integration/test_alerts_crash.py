@@ -75,7 +75,7 @@ def load(settings, done: threading.Event) -> None:
 def open_deliveries(settings) -> int:
     with psycopg.connect(settings.dsn) as conn:
         return conn.execute(
-            "SELECT count(*) FROM shoplake.alert_deliveries WHERE state <> 'delivered'"
+            "SELECT count(*) FROM shoplake_alerts.alert_deliveries WHERE state <> 'delivered'"
         ).fetchone()[0]
 
 
@@ -124,4 +124,4 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(pg_settings, tmp_pa
     ids = [i for p in parts for i in pq.read_table(p).column("alert_id").to_pylist()]
     assert len(ids) == ALERTING and len(set(ids)) == ALERTING  # the lake: exactly once
     with psycopg.connect(pg_settings.dsn) as conn:
-        assert conn.execute("SELECT count(*) FROM shoplake.alerts").fetchone()[0] == ALERTING
+        assert conn.execute("SELECT count(*) FROM shoplake_alerts.alerts").fetchone()[0] == ALERTING

@@ -9,6 +9,7 @@ import pytest
 
 from jobs import alerts
 from jobs.adapters import cdc_pg
+from jobs.settings import Settings
 from tests.support.alerts_runner import (
     MemorySink,
     insert_orders,
@@ -94,7 +95,7 @@ def test_restart_resumes_without_loss_or_duplicates(source):
     assert pairs(second) == [("A2", "INVALID_QUANTITY"), ("A3", "SUSPICIOUS_QUANTITY")]
     with psycopg.connect(source.dsn) as conn:
         states = conn.execute(
-            "SELECT sink, state, count(*) FROM shoplake.alert_deliveries GROUP BY 1, 2"
+            "SELECT sink, state, count(*) FROM shoplake_alerts.alert_deliveries GROUP BY 1, 2"
         ).fetchall()
     assert states == [("console", "delivered", 3)]
 
@@ -129,3 +130,21 @@ def test_setup_is_idempotent_and_reset_drops_everything(source):
         assert identity.fetchone()[0] == "f"
     assert alerts.reset(source) == [f"slot {slot}", f"publication {cdc_pg.PUBLICATION}"]
     assert alerts.reset(source) == []
+
+
+def test_ledger_schema_never_shadows_the_source_tables(pg_settings: Settings) -> None:
+    """The native role is called shoplake: a schema of that name would come first in
+    PostgreSQL's default search_path ("$user", public) and capture CREATE TABLE orders."""
+    from jobs.adapters import ledger, source_db
+
+    with psycopg.connect(pg_settings.dsn) as conn:
+        ledger.ensure_schema(conn)
+        conn.commit()
+        source_db.ensure_schema(conn)
+        conn.commit()
+        user = conn.execute("SELECT current_user").fetchone()
+        where = conn.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'orders'"
+        ).fetchall()
+    assert user is not None
+    assert where == [("public",)], f"orders created in {where} for role {user[0]}"
