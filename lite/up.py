@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from jobs.errors import UsageError
+from jobs.errors import ShoplakeError, UsageError
 from jobs.settings import Settings
 from lite.services import proc
 from lite.up_children import Child
@@ -138,6 +138,18 @@ class Platform:
 
         self.say(seed_job.seed(self.settings, if_empty=True).line())
 
+    def ensure_model(self) -> None:
+        """Train a first model when the registry has none, so the API starts serving it."""
+        from jobs import training
+
+        try:
+            result = training.ensure_model(self.settings)
+        except ShoplakeError as exc:  # e.g. too few orders yet: the API serves popular items
+            self.say(f"no model trained yet: {exc}")
+            return
+        if result is not None:
+            self.say(result.line())
+
     def start_children(self) -> None:
         commands = available_commands()
         o = self.options
@@ -228,6 +240,7 @@ def run_up(settings: Settings, options: UpOptions, print_line: Callable[[str], N
         if options.seed_if_empty:
             steps.append(platform.seed)
         steps.append(lambda: catch_up(settings, options.catch_up_days, print_line))
+        steps.append(platform.ensure_model)
         for step in steps:
             if platform.stop.is_set():
                 return 130
