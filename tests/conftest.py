@@ -172,15 +172,14 @@ def pg_settings(services_settings: Settings) -> Iterator[Settings]:
         conn.execute(drop.format(sql.Identifier(name)))
 
 
-@pytest.fixture
-def s3_settings(services_settings: Settings) -> Settings:
-    """Settings on the real S3, with the buckets bronze, silver and gold emptied first."""
+def empty_lake(settings: Settings) -> None:
+    """Delete every object of the lake buckets (creating them when missing)."""
     from minio.deleteobjects import DeleteObject
 
     from lite.services.s3 import client, ensure_buckets
 
-    s3 = client(services_settings, timeout=30)
-    ensure_buckets(services_settings)
+    s3 = client(settings, timeout=30)
+    ensure_buckets(settings)
     for bucket in LAKE_BUCKETS:
         doomed = [
             DeleteObject(o.object_name)
@@ -189,6 +188,12 @@ def s3_settings(services_settings: Settings) -> Settings:
         ]
         errors = list(s3.remove_objects(bucket, doomed)) if doomed else []
         assert not errors, f"could not empty {bucket}: {errors[:3]}"
+
+
+@pytest.fixture
+def s3_settings(services_settings: Settings) -> Settings:
+    """Settings on the real S3, with the buckets bronze, silver and gold emptied first."""
+    empty_lake(services_settings)
     return services_settings
 
 
@@ -203,3 +208,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def live_settings(
+    pg_settings: Settings, s3_settings: Settings, redis_pool_settings: Settings
+) -> Settings:
+    """A fresh source database with the shop schema, the emptied S3 lake and the test Redis."""
+    from jobs.adapters import source_db
+
+    with source_db.session(pg_settings.dsn) as conn:
+        source_db.ensure_schema(conn)
+    return pg_settings

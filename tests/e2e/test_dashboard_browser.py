@@ -65,12 +65,8 @@ def cli_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(
-    pg_settings: Settings, s3_settings: Settings, redis_pool_settings: Settings
-) -> Settings:
-    with source_db.session(pg_settings.dsn) as conn:
-        source_db.ensure_schema(conn)
-    return pg_settings
+def settings(live_settings: Settings) -> Settings:
+    return live_settings
 
 
 @pytest.fixture

@@ -12,31 +12,14 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from minio.deleteobjects import DeleteObject
 from psycopg import sql
 
-from jobs.settings import LAKE_BUCKETS, Settings
+from jobs.settings import Settings
 from tests.conftest import TEST_DATA_DIR, ServicePool, _with_dbname
 
 TEST_TRINO_PORT = int(os.environ.get("SHOPLAKE_TEST_TRINO_PORT") or 58088)
 # the database Trino's postgres_source catalog reads (catalogs are fixed when Trino starts)
 TRINO_SOURCE_DB = "shoplake_trino"
-
-
-def empty_lake(settings: Settings) -> None:
-    """Delete every object of the lake buckets (as tests/conftest.py's s3_settings does)."""
-    from lite.services.s3 import client, ensure_buckets
-
-    s3 = client(settings, timeout=30)
-    ensure_buckets(settings)
-    for bucket in LAKE_BUCKETS:
-        doomed = [
-            DeleteObject(o.object_name)
-            for o in s3.list_objects(bucket, recursive=True)
-            if o.object_name
-        ]
-        errors = list(s3.remove_objects(bucket, doomed)) if doomed else []
-        assert not errors, f"could not empty {bucket}: {errors[:3]}"
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ from jobs import medallion, seed, sql
 from jobs.adapters import trino
 from jobs.adapters.lake.layout import GOLD_DATASETS
 from jobs.settings import Settings
+from tests.conftest import empty_lake
 from tests.e2e.test_cli import env_for, error_line, shoplake
-from tests.full.conftest import empty_lake
 
 pytestmark = pytest.mark.integration
 END = dt.date(2024, 5, 10)

@@ -25,12 +25,8 @@ COUNTED = """status IN ('completed', 'processing') AND customer_id IS NOT NULL
 
 
 @pytest.fixture
-def settings(
-    pg_settings: Settings, s3_settings: Settings, redis_pool_settings: Settings
-) -> Settings:
-    with source_db.session(pg_settings.dsn) as conn:
-        source_db.ensure_schema(conn)
-    return pg_settings
+def settings(live_settings: Settings) -> Settings:
+    return live_settings
 
 
 def load(settings: Settings, days: list[dt.date], per_day: int = 400) -> None:
