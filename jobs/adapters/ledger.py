@@ -85,8 +85,9 @@ def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[dict[str, A
     """The oldest alerts not yet handed to ``sink``, in source order."""
     with conn.transaction():
         rows = conn.execute(
-            "SELECT a.record FROM shoplake_alerts.alert_deliveries d JOIN shoplake_alerts.alerts a USING"
-            " (alert_id) WHERE d.sink = %s AND d.state = 'pending' ORDER BY a.seq LIMIT %s",
+            "SELECT a.record FROM shoplake_alerts.alert_deliveries d"
+            " JOIN shoplake_alerts.alerts a USING (alert_id)"
+            " WHERE d.sink = %s AND d.state = 'pending' ORDER BY a.seq LIMIT %s",
             (sink, limit),
         ).fetchall()
     return _records(rows)
@@ -96,7 +97,8 @@ def in_doubt(conn: psycopg.Connection, sink: str) -> dict[str, list[dict[str, An
     """Batches that were in flight when a previous process stopped, by batch key."""
     with conn.transaction():
         rows = conn.execute(
-            "UPDATE shoplake_alerts.alert_deliveries d SET in_doubt = true FROM shoplake_alerts.alerts a"
+            "UPDATE shoplake_alerts.alert_deliveries d SET in_doubt = true"
+            " FROM shoplake_alerts.alerts a"
             " WHERE a.alert_id = d.alert_id AND d.sink = %s AND d.state = 'sending'"
             " RETURNING d.batch_key, a.record, a.seq",
             (sink,),
