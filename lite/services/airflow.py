@@ -136,7 +136,8 @@ class AirflowService(Service):
     def health(self) -> dict[str, str]:
         """Each component's status from the API server's health endpoint (empty: no answer)."""
         try:
-            r = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=2)
+            # the API server answers slowly while the machine is busy (seen in CI at 2 s)
+            r = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=10)
             body = r.json() if r.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             return {}
