@@ -25,7 +25,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -43,19 +42,10 @@ from jobs import dashboard_metrics
 from jobs.adapters import source_db
 from jobs.domain import generator
 from jobs.settings import Settings, get_settings
+from tests.support.browser import headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "dashboard.json"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @contextmanager
@@ -145,8 +135,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 def freshness(settings: Settings, updates: int, interval: float, rate: float) -> dict[str, Any]:
     """Order commit -> on screen, with the simulator, the metrics loop and a real browser."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     from jobs.simulator import Simulator
@@ -191,12 +179,6 @@ def freshness(settings: Settings, updates: int, interval: float, rate: float) ->
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        profile = tempfile.mkdtemp(prefix="shoplake-bench-chromium-")
-        for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-            options.add_argument(flag)
-        driver = None
         try:
             for _ in range(150):
                 try:
@@ -204,23 +186,22 @@ def freshness(settings: Settings, updates: int, interval: float, rate: float) ->
                         break
                 except httpx.HTTPError:
                     time.sleep(0.2)
-            driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-            driver.get(f"http://127.0.0.1:{port}/")
-            for t in threads:
-                t.start()
-            deadline = time.monotonic() + (updates + 3) * interval + 60
-            while len(seen) < updates + 1 and time.monotonic() < deadline:
-                text = driver.find_element(By.CSS_SELECTOR, '[data-testid="run-id"]').text
-                run_id = text.removeprefix("run ").strip()
-                if run_id and run_id not in seen and run_id != "?":
-                    seen[run_id] = time.time()
-                time.sleep(0.05)
+            with headless_chromium() as driver:
+                driver.get(f"http://127.0.0.1:{port}/")
+                for t in threads:
+                    t.start()
+                deadline = time.monotonic() + (updates + 3) * interval + 60
+                while len(seen) < updates + 1 and time.monotonic() < deadline:
+                    text = driver.find_element(By.CSS_SELECTOR, '[data-testid="run-id"]').text
+                    run_id = text.removeprefix("run ").strip()
+                    if run_id and run_id not in seen and run_id != "?":
+                        seen[run_id] = time.time()
+                    time.sleep(0.05)
         finally:
             stop.set()
             for t in threads:
-                t.join(timeout=interval + 30)
-            if driver is not None:
-                driver.quit()
+                if t.ident is not None:  # started
+                    t.join(timeout=interval + 30)
             os.killpg(dash.pid, signal.SIGTERM)
             dash.wait(15)
     return _freshness_stats(commits, runs, seen, updates, interval, rate)

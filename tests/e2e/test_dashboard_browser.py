@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,22 +20,11 @@ from jobs import dashboard_metrics
 from jobs.adapters import source_db
 from jobs.domain import generator
 from jobs.settings import Settings
+from tests.support.browser import chromium_installed, headless_chromium
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1440,1000",
-]
 KPI = '[data-testid="kpi-total_orders"]'
 
 
@@ -102,24 +90,13 @@ def dashboard_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    if not chromium_installed():
         pytest.skip(
             "needs Debian's chromium and chromium-driver (apt-get install -y chromium "
             "chromium-driver)"
         )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    with tempfile.TemporaryDirectory(prefix="shoplake-chromium-") as profile:
-        for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        try:
-            yield driver
-        finally:
-            driver.quit()
+    with headless_chromium(["--window-size=1440,1000"]) as driver:
+        yield driver
 
 
 def insert_completed(settings: Settings, n: int, now: dt.datetime, first_seq: int) -> None:
