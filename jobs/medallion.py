@@ -119,6 +119,20 @@ class Pipeline:
             )
         return self.lake.dataset_uri(dataset, day)
 
+    def _read(self, uri: str) -> duckdb.DuckDBPyRelation:
+        """Open one Parquet object of the lake, retrying once on a transient read failure.
+
+        Once in several CI runs, opening a just-written bronze object through httpfs raised
+        a UnicodeDecodeError (DuckDB's error text was not valid UTF-8); the cause is not found
+        yet, so the failure is logged in full and the read tried again once.
+        """
+        try:
+            return self.con.read_parquet(uri)
+        except (duckdb.IOException, duckdb.HTTPException, UnicodeDecodeError) as exc:
+            log.warning("reading %s failed (%s: %r); retrying once", uri, type(exc).__name__, exc)
+            time.sleep(0.5)
+            return self.con.read_parquet(uri)
+
     def _materialise(self, name: str, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
         """Compute a relation once into a temp table (so it is read from the lake once)."""
         self.con.register("_src", rel)
@@ -159,7 +173,7 @@ class Pipeline:
     def silver(self, day: dt.date) -> dict[str, Any]:
         """Bronze -> clean silver rows and quarantined rows, published together."""
         self.check()
-        bronze = self.con.read_parquet(self._require(BRONZE_ORDERS, day, "extract"))
+        bronze = self._read(self._require(BRONZE_ORDERS, day, "extract"))
         classified = self._materialise("_classified", silver_rules.classify(bronze))
         n_bronze, n_rejected = self.con.execute(
             "SELECT count(*), count(*) FILTER (len(_reject_reasons) > 0) FROM _classified"
@@ -183,9 +197,7 @@ class Pipeline:
     def gold(self, day: dt.date) -> dict[str, Any]:
         """Silver -> the three gold aggregates of the day, published together."""
         self.check()
-        rows = self._materialise(
-            "_silver", self.con.read_parquet(self._require(SILVER_ORDERS, day, "silver"))
-        )
+        rows = self._materialise("_silver", self._read(self._require(SILVER_ORDERS, day, "silver")))
         run_id = new_run_id()
         with self.lake.staged(run_id) as stage:
             for name, aggregate in gold_rules.GOLD_TABLES.items():
