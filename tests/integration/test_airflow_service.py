@@ -37,6 +37,7 @@ from jobs.settings import Settings
 from lite import airflow_config
 from lite.services import proc
 from lite.services.airflow import AirflowService, session_members
+from tests.support.alerts_runner import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -74,16 +75,6 @@ class Api:
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
-
-
-def wait_for(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def snapshot(settings: Settings, day: dt.date) -> dict[str, pa.Table]:
@@ -200,7 +191,7 @@ def test_runs_the_dashboard_micro_batch_on_its_own_schedule(
         ]
         return runs if len(runs) >= 2 else []
 
-    runs = wait_for("two scheduled micro-batch runs", two_scheduled_successes, 150)
+    runs = wait_for(two_scheduled_successes, 150, "two scheduled micro-batch runs", interval=2)
     starts = sorted(dt.datetime.fromisoformat(r["run_after"]) for r in runs)
     assert (starts[1] - starts[0]).total_seconds() >= 29  # the 30 s timetable, not a burst
     client = notify.client(source.redis_url)
@@ -232,7 +223,7 @@ def test_catch_up_over_three_days_equals_three_cli_runs(
         done = len(runs) == len(DAYS) and all(r["state"] in ("success", "failed") for r in runs)
         return runs if done else []
 
-    runs = wait_for("the backfill's three runs", finished, 180)
+    runs = wait_for(finished, 180, "the backfill's three runs", interval=2)
     assert sorted(r["logical_date"][:10] for r in runs) == [d.isoformat() for d in DAYS]
     assert {r["state"] for r in runs} == {"success"}
     for day in DAYS:
