@@ -60,11 +60,24 @@ class Settings(BaseSettings):
     s3_server: Literal["auto", "minio", "seaweedfs"] = "auto"
 
     redis_url: str = "redis://127.0.0.1:6379/0"
-    kafka_bootstrap: str = "127.0.0.1:9092"
     airflow_port: int = 8080
     # full profile: SQL on the lake
     trino_port: int = 8088
     trino_heap: str = "2560M"
+    # full profile: the streaming side. kafka_bootstrap None means the native broker below
+    kafka_bootstrap: str | None = None
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512M"
+    connect_port: int = 8083
+    connect_heap: str = "512M"
+    # Debezium's topic.prefix: changes of public.orders go to "<prefix>.public.orders"
+    cdc_topic_prefix: str = "cdc"
+    alerts_topic: str = "flink-alerts"
+    flink_port: int = 8081  # the JobManager's REST API and web UI
+    flink_rpc_port: int = 6123
+    flink_jobmanager_memory: str = "1024m"
+    flink_taskmanager_memory: str = "1536m"
 
     telegram_bot_token: SecretStr | None = Field(
         default=None,
@@ -126,6 +139,20 @@ class Settings(BaseSettings):
     @property
     def lake_is_s3(self) -> bool:
         return self.lake_uri.startswith("s3://")
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        """The Kafka bootstrap list: the configured one, else the native broker."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def native_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def cdc_topic(self) -> str:
+        """Debezium's topic for ``public.orders`` (``cdc.public.orders`` by default)."""
+        return f"{self.cdc_topic_prefix}.public.orders"
 
     @property
     def data_path(self) -> Path:

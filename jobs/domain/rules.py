@@ -200,6 +200,13 @@ def alert_id(order_id: Any, rule: str, lsn: int) -> str:
     return hashlib.sha256(f"{order_id}|{rule}|{lsn}".encode()).hexdigest()[:32]
 
 
+def iso_ms(epoch_ms: int) -> str:
+    """UTC ISO 8601 with exactly three fraction digits, a form Flink SQL can produce too."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    moment = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).replace(microsecond=millis * 1000)
+    return moment.isoformat(timespec="milliseconds")
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "?"
@@ -226,11 +233,7 @@ def alerts_for_change(
     if not broken or after is None:
         return []
     src_ms = source.get("ts_ms")
-    source_ts = (
-        dt.datetime.fromtimestamp(src_ms / 1000, tz=dt.UTC).isoformat()
-        if isinstance(src_ms, int | float)
-        else None
-    )
+    source_ts = iso_ms(int(src_ms)) if isinstance(src_ms, int | float) else None
     fields = _Blank({k: _plain(v) for k, v in after.items()})
     fields.update({k: str(v) for k, v in params.items()})
     return [
@@ -244,7 +247,7 @@ def alerts_for_change(
             "total": _plain(after.get("total")),
             "quantity": _plain(after.get("quantity")),
             "price": _plain(after.get("price")),
-            "detected_at": detected_at.astimezone(dt.UTC).isoformat(),
+            "detected_at": detected_at.astimezone(dt.UTC).isoformat(timespec="milliseconds"),
             "source_ts": source_ts,
             "message": rule.message.format_map(fields),
             "source_lsn": lsn,

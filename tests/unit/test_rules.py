@@ -12,6 +12,7 @@ from jobs.domain.rules import (
     alert_id,
     alerts_for_change,
     as_number,
+    iso_ms,
     params_from_settings,
     to_sql,
 )
@@ -132,7 +133,7 @@ def test_alert_record_has_the_spec_fields_with_exact_amounts():
     assert alert["alert_type"] == "NEGATIVE_PRICE" and alert["severity"] == "high"
     assert alert["price"] == "-12.30" and alert["total"] == "200.00" and alert["quantity"] == 2
     assert alert["order_id"] == "ORD-1" and alert["customer_id"] == "CUST-1"
-    assert alert["detected_at"] == "2026-01-02T03:04:05+00:00"
+    assert alert["detected_at"] == "2026-01-02T03:04:05.000+00:00"
     assert alert["source_ts"].startswith("2026-01-02T03:04:05")
     assert alert["message"] == "Price -12.30 is negative"
 
@@ -144,3 +145,9 @@ def test_rules_compile_to_sql_with_the_same_null_semantics():
     )
     assert "<= CAST(0 AS DECIMAL(38, 4))" in sql["INVALID_QUANTITY"]
     assert [r.inputs for r in RULES] == [("total",), ("quantity",), ("price",), ("quantity",)]
+
+
+def test_timestamps_have_exactly_three_fraction_digits():
+    # the Flink job formats times with DATE_FORMAT(..., '.SSS'): both engines must agree
+    assert iso_ms(1_767_323_045_007) == "2026-01-02T03:04:05.007+00:00"
+    assert iso_ms(1_767_323_045_000) == "2026-01-02T03:04:05.000+00:00"
