@@ -144,7 +144,9 @@ class Service(ABC):
         if pid is None:
             return ServiceStatus(self.name, False, None, self.url, self._note or "not running")
         proc.terminate(pid, self.stop_signal, self.stop_timeout)
-        self.pid_file.unlink(missing_ok=True)
+        # another session may have started a new server meanwhile: keep its pid file
+        if proc.read_pid(self.pid_file) == pid:
+            self.pid_file.unlink(missing_ok=True)
         return ServiceStatus(self.name, False, None, self.url, f"stopped pid {pid}")
 
     def _probe(self) -> bool:

@@ -9,6 +9,8 @@ from jobs.errors import UsageError
 from jobs.settings import Settings
 from lite.services.airflow import AirflowService
 from lite.services.base import Service, ServiceStatus
+from lite.services.kafka import Kafka
+from lite.services.kafka_connect import KafkaConnect
 from lite.services.postgres import Postgres
 from lite.services.redis import RedisService
 from lite.services.s3 import s3_service
@@ -31,6 +33,8 @@ REGISTRY: dict[str, Entry] = {
     "s3": Entry(lambda s, starting: s3_service(s, starting)),
     "redis": Entry(lambda s, starting: RedisService(s)),
     "trino": Entry(lambda s, starting: Trino(s), full_only=True),
+    "kafka": Entry(lambda s, starting: Kafka(s), full_only=True),
+    "connect": Entry(lambda s, starting: KafkaConnect(s), full_only=True),
     "airflow": Entry(lambda s, starting: AirflowService(s)),
 }
 

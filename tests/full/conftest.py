@@ -1,13 +1,28 @@
-"""Full-profile fixtures: one Trino per test session, on its own data dir and port.
+"""Full-profile fixtures: Trino, and the streaming side (Kafka, Connect + Debezium).
 
-Environment: SHOPLAKE_TEST_TRINO_PORT (58088). Trino's data dir is
-``<SHOPLAKE_TEST_DATA_DIR>/full`` so that its lease (tests/conftest.py's ServicePool)
-is kept apart from the core services' pool.
+- ``trino_settings`` (session): Trino running on its own data dir and port.
+- ``streaming_settings`` (session): full-profile settings with the native Kafka broker and
+  Kafka Connect (Debezium PostgreSQL plugin loaded) running on the test ports, data dir
+  ``<SHOPLAKE_TEST_DATA_DIR>/streaming``. Its ``source_dsn`` is the test PostgreSQL's
+  ``shoplake`` database; use ``cdc_settings`` for a database with CDC.
+- ``cdc_settings`` (function): ``streaming_settings`` on a fresh test database (from
+  ``pg_settings``) holding the shop schema, with a unique ``cdc_topic_prefix``
+  (``t<8 hex>``), so its changes go to ``settings.cdc_topic`` (``t....public.orders``),
+  and the Debezium connector registered and streaming (snapshot ``no_data``: only changes
+  committed after the fixture returns are captured). Teardown removes the connector and
+  drops its replication slot and publication.
+
+Each group keeps its own data dir so that its lease (tests/conftest.py's ServicePool) is
+apart from the core services' pool: only what a session started is stopped at its end.
+
+Environment: SHOPLAKE_TEST_TRINO_PORT (58088), SHOPLAKE_TEST_KAFKA_PORT (59092; the KRaft
+controller listens on +1), SHOPLAKE_TEST_CONNECT_PORT (58083).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -18,6 +33,8 @@ from jobs.settings import Settings
 from tests.conftest import TEST_DATA_DIR, ServicePool, _with_dbname
 
 TEST_TRINO_PORT = int(os.environ.get("SHOPLAKE_TEST_TRINO_PORT") or 58088)
+TEST_KAFKA_PORT = int(os.environ.get("SHOPLAKE_TEST_KAFKA_PORT") or 59092)
+TEST_CONNECT_PORT = int(os.environ.get("SHOPLAKE_TEST_CONNECT_PORT") or 58083)
 # the database Trino's postgres_source catalog reads (catalogs are fixed when Trino starts)
 TRINO_SOURCE_DB = "shoplake_trino"
 
@@ -44,3 +61,45 @@ def trino_settings(services_settings: Settings) -> Iterator[Settings]:
         yield pool.ensure("trino")
     finally:
         pool.close()
+
+
+@pytest.fixture(scope="session")
+def streaming_settings(services_settings: Settings) -> Iterator[Settings]:
+    """Full-profile settings with Kafka and Connect running (stopped if this session did)."""
+    settings = services_settings.model_copy(
+        update={
+            "profile": "full",
+            "data_dir": TEST_DATA_DIR / "streaming",
+            "kafka_bootstrap": None,
+            "kafka_port": TEST_KAFKA_PORT,
+            "kafka_controller_port": TEST_KAFKA_PORT + 1,
+            "connect_port": TEST_CONNECT_PORT,
+        }
+    )
+    pool = ServicePool(settings)
+    try:
+        yield pool.ensure("kafka", "connect")
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def cdc_settings(pg_settings: Settings, streaming_settings: Settings) -> Iterator[Settings]:
+    """A fresh database with the shop schema, captured by its own Debezium connector."""
+    from jobs.adapters import debezium, kafka_io, source_db
+
+    settings = streaming_settings.model_copy(
+        update={
+            "source_dsn": pg_settings.dsn,
+            "cdc_topic_prefix": f"t{uuid.uuid4().hex[:8]}",
+        }
+    )
+    with psycopg.connect(settings.dsn) as conn:
+        source_db.ensure_schema(conn)
+    debezium.register(settings)
+    try:
+        yield settings
+    finally:
+        debezium.unregister(settings)
+        # one test's topics: a long-lived test broker would otherwise pile them up
+        kafka_io.delete_topics(settings, [settings.cdc_topic, debezium.heartbeat_topic(settings)])
