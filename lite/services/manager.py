@@ -9,6 +9,7 @@ from jobs.errors import UsageError
 from jobs.settings import Settings
 from lite.services.airflow import AirflowService
 from lite.services.base import Service, ServiceStatus
+from lite.services.flink import JobManager, TaskManager
 from lite.services.kafka import Kafka
 from lite.services.kafka_connect import KafkaConnect
 from lite.services.postgres import Postgres
@@ -35,6 +36,8 @@ REGISTRY: dict[str, Entry] = {
     "trino": Entry(lambda s, starting: Trino(s), full_only=True),
     "kafka": Entry(lambda s, starting: Kafka(s), full_only=True),
     "connect": Entry(lambda s, starting: KafkaConnect(s), full_only=True),
+    "flink-jobmanager": Entry(lambda s, starting: JobManager(s), full_only=True),
+    "flink-taskmanager": Entry(lambda s, starting: TaskManager(s), full_only=True),
     "airflow": Entry(lambda s, starting: AirflowService(s)),
 }
 

@@ -11,12 +11,15 @@
   and the Debezium connector registered and streaming (snapshot ``no_data``: only changes
   committed after the fixture returns are captured). Teardown removes the connector and
   drops its replication slot and publication.
+- ``flink_settings`` (session): ``streaming_settings`` with a Flink JobManager and
+  TaskManager running on the test ports (same data dir and lease as Kafka and Connect).
 
 Each group keeps its own data dir so that its lease (tests/conftest.py's ServicePool) is
 apart from the core services' pool: only what a session started is stopped at its end.
 
 Environment: SHOPLAKE_TEST_TRINO_PORT (58088), SHOPLAKE_TEST_KAFKA_PORT (59092; the KRaft
-controller listens on +1), SHOPLAKE_TEST_CONNECT_PORT (58083).
+controller listens on +1), SHOPLAKE_TEST_CONNECT_PORT (58083), SHOPLAKE_TEST_FLINK_PORT
+(58081, REST), SHOPLAKE_TEST_FLINK_RPC_PORT (56123).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from tests.conftest import TEST_DATA_DIR, ServicePool, _with_dbname
 TEST_TRINO_PORT = int(os.environ.get("SHOPLAKE_TEST_TRINO_PORT") or 58088)
 TEST_KAFKA_PORT = int(os.environ.get("SHOPLAKE_TEST_KAFKA_PORT") or 59092)
 TEST_CONNECT_PORT = int(os.environ.get("SHOPLAKE_TEST_CONNECT_PORT") or 58083)
+TEST_FLINK_PORT = int(os.environ.get("SHOPLAKE_TEST_FLINK_PORT") or 58081)
+TEST_FLINK_RPC_PORT = int(os.environ.get("SHOPLAKE_TEST_FLINK_RPC_PORT") or 56123)
 # the database Trino's postgres_source catalog reads (catalogs are fixed when Trino starts)
 TRINO_SOURCE_DB = "shoplake_trino"
 
@@ -103,3 +108,16 @@ def cdc_settings(pg_settings: Settings, streaming_settings: Settings) -> Iterato
         debezium.unregister(settings)
         # one test's topics: a long-lived test broker would otherwise pile them up
         kafka_io.delete_topics(settings, [settings.cdc_topic, debezium.heartbeat_topic(settings)])
+
+
+@pytest.fixture(scope="session")
+def flink_settings(streaming_settings: Settings) -> Iterator[Settings]:
+    """The streaming settings with a Flink JobManager + TaskManager running (test ports)."""
+    settings = streaming_settings.model_copy(
+        update={"flink_port": TEST_FLINK_PORT, "flink_rpc_port": TEST_FLINK_RPC_PORT}
+    )
+    pool = ServicePool(settings)
+    try:
+        yield pool.ensure("flink-jobmanager", "flink-taskmanager")
+    finally:
+        pool.close()

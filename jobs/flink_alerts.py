@@ -1,0 +1,250 @@
+"""The Flink alert job (full profile): compile it from the rules, submit, cancel, status.
+
+The SQL is compiled here, in shoplake's venv (``jobs.domain.flink_sql``), and handed as a
+JSON spec to ``jobs/flink_job/alert_job.py``, which PyFlink's own venv runs to submit it to
+the standalone cluster. Pure SQL: the TaskManager runs no Python workers. Status and cancel
+use the JobManager's REST API.
+
+Restarts: checkpoints every few seconds commit the Kafka offsets of the job's consumer
+group, so a resubmitted job (same name, same group) resumes where the last one committed;
+what it re-reads gives the same deterministic ``alert_id``s, which the delivery ledger
+drops.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.domain import flink_sql, rules
+from jobs.errors import ServiceUnavailable
+from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROGRAM = Path(__file__).resolve().parent / "flink_job" / "alert_job.py"
+SUBMIT_TIMEOUT_S = 300.0
+# the states in which a job of ours counts as there (submitting again would run it twice)
+ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING", "FAILING"}
+CHECKPOINT_INTERVAL = "5 s"
+BUFFER_TIMEOUT = "5 ms"
+# fixed-delay restarts (a bounded number over the job's life): a broker outage of about
+# RESTART_ATTEMPTS x RESTART_DELAY = 10 min is survived; after that, resubmit
+RESTART_ATTEMPTS = 120
+RESTART_DELAY = "5 s"
+
+
+@dataclass(frozen=True)
+class JobState:
+    """One job of ours as the JobManager reports it."""
+
+    job_id: str
+    name: str
+    state: str
+    started_ms: int
+    checkpoints: int | None = None
+
+    def line(self) -> str:
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_ms / 1000))
+        cps = "" if self.checkpoints is None else f", {self.checkpoints} checkpoint(s)"
+        return f"{self.name} {self.state} (job {self.job_id}, since {started}{cps})"
+
+
+def job_name(settings: Settings) -> str:
+    """One job per CDC topic prefix: ``shoplake-alerts-<prefix>``."""
+    return f"shoplake-alerts-{settings.cdc_topic_prefix}"
+
+
+def group_id(settings: Settings) -> str:
+    """The job's Kafka consumer group: stable, so a resubmitted job resumes its offsets."""
+    return f"shoplake-flink-{job_name(settings)}"
+
+
+def kafka_ends(settings: Settings) -> flink_sql.KafkaEnds:
+    return flink_sql.KafkaEnds(
+        bootstrap=settings.kafka_bootstrap_servers,
+        cdc_topic=settings.cdc_topic,
+        alerts_topic=settings.alerts_topic,
+        group_id=group_id(settings),
+    )
+
+
+def job_config(settings: Settings, connector_jar: Path) -> dict[str, str]:
+    """The Flink configuration the job is submitted with."""
+    return {
+        "execution.target": "remote",
+        "rest.address": "127.0.0.1",
+        "rest.port": str(settings.flink_port),
+        "pipeline.name": job_name(settings),
+        "pipeline.jars": connector_jar.as_uri(),
+        "parallelism.default": "1",
+        # the four rule branches meet in the sink's own task: flush network buffers after
+        # a few ms instead of Flink's 100 ms default (alerts are few; latency matters)
+        "execution.buffer-timeout.interval": BUFFER_TIMEOUT,
+        # rules.iso_ms is UTC: DATE_FORMAT renders in the session zone
+        "table.local-time-zone": "UTC",
+        "execution.checkpointing.interval": CHECKPOINT_INTERVAL,
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": str(RESTART_ATTEMPTS),
+        "restart-strategy.fixed-delay.delay": RESTART_DELAY,
+    }
+
+
+def job_spec(settings: Settings, connector_jar: Path) -> dict[str, Any]:
+    """Everything the PyFlink program needs: configuration, DDL, the INSERT."""
+    params = rules.params_from_settings(settings)
+    statements, insert = flink_sql.job_statements(kafka_ends(settings), params)
+    return {
+        "config": job_config(settings, connector_jar),
+        "statements": statements,
+        "insert": insert,
+    }
+
+
+# ---------------------------------------------------------------- REST
+def _rest(settings: Settings, path: str, method: str = "GET", timeout: float = 10.0) -> Any:
+    url = f"http://127.0.0.1:{settings.flink_port}{path}"
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            body = resp.read()
+    except (OSError, ValueError) as exc:
+        raise ServiceUnavailable(
+            f"Flink JobManager at http://127.0.0.1:{settings.flink_port} does not answer "
+            f"{method} {path} ({exc}); start it with `shoplake services start --full`"
+        ) from exc
+    return json.loads(body) if body.strip() else None
+
+
+def _checkpoints(settings: Settings, job_id: str) -> int | None:
+    try:
+        counts = _rest(settings, f"/jobs/{job_id}/checkpoints").get("counts", {})
+    except (ServiceUnavailable, AttributeError):
+        return None
+    return int(counts.get("completed", 0))
+
+
+def jobs(settings: Settings, active_only: bool = False) -> list[JobState]:
+    """Our jobs (by name) on the cluster, newest first."""
+    listing = _rest(settings, "/jobs/overview").get("jobs", [])
+    found = [
+        JobState(j["jid"], j["name"], j["state"], int(j.get("start-time", 0)))
+        for j in listing
+        if j.get("name") == job_name(settings) and (not active_only or j["state"] in ACTIVE)
+    ]
+    return sorted(found, key=lambda j: j.started_ms, reverse=True)
+
+
+def status(settings: Settings) -> list[JobState]:
+    """Our jobs with their completed checkpoint counts (newest first)."""
+    return [
+        JobState(j.job_id, j.name, j.state, j.started_ms, _checkpoints(settings, j.job_id))
+        for j in jobs(settings)
+    ]
+
+
+def _ensure_topics(settings: Settings) -> None:
+    # both topics exist before the job starts: the source then sees its partitions at once
+    from jobs.adapters import kafka_io
+
+    for topic in (settings.cdc_topic, settings.alerts_topic):
+        kafka_io.ensure_topic(settings, topic)
+
+
+def submit(settings: Settings) -> tuple[JobState, bool]:
+    """Submit the job unless one of that name is active; (the job, True when submitted now)."""
+    work = settings.data_path / "flink-jobs"
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / f".{job_name(settings)}.lock").open("w") as lock:
+        # two `submit`s at once (up and a user) would otherwise both see no job and both submit
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        running = jobs(settings, active_only=True)
+        if running:
+            return running[0], False
+        job_id = _submit(settings, work)
+    state = next((j for j in jobs(settings) if j.job_id == job_id), None)
+    return state or JobState(job_id, job_name(settings), "SUBMITTED", int(time.time() * 1000)), True
+
+
+def _submit(settings: Settings, work: Path) -> str:
+    from lite import flink_venv
+    from lite.services import flink
+
+    jar = flink.connector_jar()
+    if not (flink_venv.installed() and jar.exists()):
+        flink.install()
+    _ensure_topics(settings)
+    spec_file = work / f"{job_name(settings)}.json"
+    spec_file.write_text(json.dumps(job_spec(settings, jar), indent=2))
+    env = {
+        **os.environ,
+        "JAVA_HOME": str(flink.java_home()),
+        "FLINK_LOG_DIR": str(work),  # the client's log, not inside the venv
+        # else PyFlink starts its loopback Python worker server on [::]:0 (all interfaces)
+        # for nothing: the job has no Python functions
+        "_python_worker_execution_mode": "process",
+    }
+    cmd = [str(flink_venv.python()), str(PROGRAM), str(spec_file)]
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env=env, timeout=SUBMIT_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServiceUnavailable(f"submitting the Flink job failed: {exc}") from exc
+    if done.returncode != 0:
+        why = _why(done.stderr or done.stdout)
+        raise ServiceUnavailable(f"submitting the Flink job failed (spec {spec_file}):\n{why}")
+    job_id = str(json.loads(done.stdout.strip().splitlines()[-1])["job_id"])
+    log.info("submitted %s as %s in %.1f s", job_name(settings), job_id, time.monotonic() - t0)
+    return job_id
+
+
+def _why(output: str, lines: int = 6) -> str:
+    """The messages of a Java/Python trace without its stack frames (the causes come last)."""
+    kept = [
+        ln
+        for ln in output.strip().splitlines()
+        if set(ln.strip()) - set("^~")  # not blank, not a caret marker line
+        and not ln.lstrip().startswith(("at ", "... ", "File ", "raise "))
+    ]
+    return "\n".join(kept[-lines:])
+
+
+def wait_running(settings: Settings, job_id: str, timeout: float = 120.0) -> JobState:
+    """Wait until the job's tasks all run (its source then reads), or say why not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        detail = _rest(settings, f"/jobs/{job_id}")
+        vertices = detail.get("vertices", [])
+        if detail.get("state") == "RUNNING" and all(v["status"] == "RUNNING" for v in vertices):
+            return JobState(job_id, detail["name"], "RUNNING", int(detail.get("start-time", 0)))
+        if detail.get("state") in ("FAILED", "CANCELED", "FINISHED"):
+            raise ServiceUnavailable(f"Flink job {job_id} is {detail['state']}")
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailable(
+                f"Flink job {job_id} not running after {timeout:.0f} s ({detail.get('state')})"
+            )
+        time.sleep(0.5)
+
+
+def cancel(settings: Settings, timeout: float = 60.0) -> list[str]:
+    """Cancel our active jobs (their last checkpoint is retained); the ids cancelled."""
+    doomed = [j.job_id for j in jobs(settings, active_only=True)]
+    for job_id in doomed:
+        _rest(settings, f"/jobs/{job_id}?mode=cancel", method="PATCH")
+    deadline = time.monotonic() + timeout
+    while doomed and any(j.job_id in doomed for j in jobs(settings, active_only=True)):
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailable(f"Flink job(s) {doomed} not cancelled after {timeout:.0f} s")
+        time.sleep(0.5)
+    return doomed

@@ -1,0 +1,213 @@
+"""Flink 2.2.1 standalone cluster (full profile): a JobManager and a TaskManager on 127.0.0.1.
+
+Both run from the Flink distribution inside the PyFlink wheel (``lite.flink_venv``), each
+as a foreground JVM (``bin/<role>.sh start-foreground`` execs java), so our pid file holds
+the real process. The Kafka SQL connector is not on the cluster's class path: the job
+ships it (``pipeline.jars``), so the distribution stays as pip installed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import string
+import urllib.request
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+
+from jobs.errors import ServiceUnavailable
+from lite import flink_venv
+from lite.services import maven
+from lite.services.base import Service
+
+VERSION = flink_venv.FLINK_VERSION
+KAFKA_CONNECTOR = maven.Artifact("org.apache.flink", "flink-sql-connector-kafka", "5.0.0-2.2")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "flink"
+TASK_SLOTS = 4
+JAVA_MAJORS = (17, 21, 11)  # the JDKs Flink 2.2 supports, preferred first
+JVM_DIRS = Path("/usr/lib/jvm")
+
+
+def connector_jar() -> Path:
+    """The Kafka SQL connector (shaded) the job loads with ``pipeline.jars``."""
+    return maven.engine_dir("flink") / KAFKA_CONNECTOR.filename
+
+
+def install() -> str:
+    """The PyFlink venv (the distribution) and the Kafka connector, once each."""
+    venv = flink_venv.ensure()
+    maven.fetch(KAFKA_CONNECTOR.coordinate, maven.engine_dir("flink"))
+    return f"{venv}; {KAFKA_CONNECTOR.coordinate} in {maven.engine_dir('flink')}"
+
+
+def _java_major(home: Path) -> int:
+    try:
+        release = (home / "release").read_text()
+    except OSError:
+        return 0
+    for line in release.splitlines():
+        if line.startswith("JAVA_VERSION="):
+            version = line.split("=", 1)[1].strip('"')
+            major = version.split(".")[0]
+            return int(major) if major.isdigit() else 0
+    return 0
+
+
+def java_home() -> Path:
+    """A JDK Flink supports: SHOPLAKE_FLINK_JAVA_HOME, JAVA_HOME, else 17 (then 21, 11)."""
+    named = [os.environ.get("SHOPLAKE_FLINK_JAVA_HOME"), os.environ.get("JAVA_HOME")]
+    for home in (Path(p) for p in named if p):
+        if _java_major(home) in JAVA_MAJORS and (home / "bin" / "java").exists():
+            return home
+    found = [h for h in JVM_DIRS.glob("*") if (h / "bin" / "java").exists()]
+    for major in JAVA_MAJORS:
+        for home in sorted(found):
+            if _java_major(home) == major and not home.is_symlink():
+                return home
+    raise ServiceUnavailable(
+        f"Flink {VERSION} needs Java 17 (or 11/21): install one and set SHOPLAKE_FLINK_JAVA_HOME"
+    )
+
+
+def rest_url(settings: Any) -> str:
+    return f"http://127.0.0.1:{settings.flink_port}"
+
+
+def rest_get(settings: Any, path: str, timeout: float = 2.0) -> Any:
+    """GET a JobManager REST resource as JSON; ``ServiceUnavailable`` when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"{rest_url(settings)}{path}", timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError) as exc:
+        raise ServiceUnavailable(
+            f"Flink JobManager at {rest_url(settings)} does not answer {path} ({exc})"
+        ) from exc
+
+
+def taskmanager_id(settings: Any) -> str:
+    return f"shoplake-taskmanager-{settings.flink_port}"
+
+
+def _rss_line(pid: int | None) -> str:
+    rss = psutil.Process(pid).memory_info().rss / 2**20 if pid else 0.0
+    return f"RSS {rss:.0f} MB"
+
+
+class _FlinkProcess(Service):
+    """What the JobManager and the TaskManager share: config, class path, Java, command."""
+
+    role: ClassVar[str]
+    start_timeout = 120.0  # 5-15 s here; a loaded 2-core CI box is slower
+    stop_timeout = 30.0
+
+    @property
+    def url(self) -> str:
+        return rest_url(self.settings)
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.home / "conf"
+
+    @property
+    def jobmanager_home(self) -> Path:
+        """Checkpoints live here, for both processes (the TaskManager writes state files)."""
+        return self.settings.data_path / "services" / "flink-jobmanager"
+
+    def install(self) -> str:
+        return install()
+
+    def prepare(self) -> None:
+        if not (flink_venv.installed() and connector_jar().exists()):
+            install()
+        java_home()  # fail before launching, with the one-line reason
+        shutil.rmtree(self.conf_dir, ignore_errors=True)
+        self.conf_dir.mkdir(parents=True)
+        for path in ("log", "tmp"):
+            (self.home / path).mkdir(parents=True, exist_ok=True)
+        for path in ("checkpoints", "savepoints"):
+            (self.jobmanager_home / path).mkdir(parents=True, exist_ok=True)
+        template = string.Template((CONFIG_DIR / "config.yaml").read_text())
+        (self.conf_dir / "config.yaml").write_text(template.substitute(self._values()))
+        # Log4j's own ${sys:...} lookups: copied, not templated
+        shutil.copy(CONFIG_DIR / "log4j-console.properties", self.conf_dir)
+
+    def _values(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "rpc_port": str(s.flink_rpc_port),
+            "rest_port": str(s.flink_port),
+            "jobmanager_memory": s.flink_jobmanager_memory,
+            "taskmanager_memory": s.flink_taskmanager_memory,
+            "taskmanager_id": taskmanager_id(s),
+            "task_slots": str(TASK_SLOTS),
+            "checkpoint_dir": str(self.jobmanager_home / "checkpoints"),
+            "savepoint_dir": str(self.jobmanager_home / "savepoints"),
+            "tmp_dir": str(self.home / "tmp"),
+            "home": str(self.home),
+        }
+
+    def command(self) -> list[str]:
+        script = flink_venv.flink_home() / "bin" / f"{self.role}.sh"
+        return ["bash", str(script), "start-foreground"]
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "JAVA_HOME": str(java_home()),
+            "FLINK_CONF_DIR": str(self.conf_dir),
+            "FLINK_LOG_DIR": str(self.home / "log"),
+            "FLINK_PID_DIR": str(self.home),
+        }
+
+
+class JobManager(_FlinkProcess):
+    """The JobManager: scheduling, checkpoints, the REST API and web UI on ``flink_port``."""
+
+    name = "flink-jobmanager"
+    role = "jobmanager"
+
+    def ports(self) -> list[int]:
+        return [self.settings.flink_port, self.settings.flink_rpc_port]
+
+    def healthy(self) -> bool:
+        try:
+            overview = rest_get(self.settings, "/overview")
+        except ServiceUnavailable:
+            return False
+        return "flink-version" in overview
+
+    def describe(self) -> str:
+        try:
+            overview = rest_get(self.settings, "/overview")
+        except ServiceUnavailable:
+            return f"Flink {VERSION}, {_rss_line(self.pid())}"
+        running = overview.get("jobs-running", 0)
+        return f"Flink {VERSION}, {running} job(s) running, {_rss_line(self.pid())}"
+
+
+class TaskManager(_FlinkProcess):
+    """One TaskManager with ``TASK_SLOTS`` slots, registered with our JobManager."""
+
+    name = "flink-taskmanager"
+    role = "taskmanager"
+
+    def prepare(self) -> None:
+        if not JobManager(self.settings).healthy():
+            raise ServiceUnavailable(
+                f"{self.name} needs the JobManager at {self.url}: start flink-jobmanager first"
+            )
+        super().prepare()
+
+    def healthy(self) -> bool:
+        try:
+            listing = rest_get(self.settings, "/taskmanagers")
+        except ServiceUnavailable:
+            return False
+        ids = {tm.get("id") for tm in listing.get("taskmanagers", [])}
+        return taskmanager_id(self.settings) in ids
+
+    def describe(self) -> str:
+        return f"{TASK_SLOTS} slots, {_rss_line(self.pid())}"
