@@ -31,6 +31,11 @@ ENV = {
     "SHOPLAKE_S3_CONSOLE_PORT": "59201",
     "SHOPLAKE_REDIS_URL": "redis://127.0.0.1:56479/0",
     "SHOPLAKE_TRINO_PORT": "58188",
+    "SHOPLAKE_KAFKA_PORT": "59292",
+    "SHOPLAKE_KAFKA_CONTROLLER_PORT": "59293",
+    "SHOPLAKE_CONNECT_PORT": "58283",
+    "SHOPLAKE_FLINK_PORT": "58281",
+    "SHOPLAKE_FLINK_RPC_PORT": "56323",
 }
 
 # name -> (arguments, file the benchmark writes itself or None for "save its stdout")
@@ -50,6 +55,7 @@ BENCHES: dict[str, tuple[list[str], str | None]] = {
     "alerts": (["--duration", "10" if QUICK else "60"], None),
     "api": (["--duration", "5" if QUICK else "30"], "bench_api_f16.json"),
     "trino": (["--days", "3" if QUICK else "30", "--rows-per-day", "50000"], "trino.json"),
+    "streaming": (["--duration", "10" if QUICK else "60"], None),
 }
 
 
@@ -64,11 +70,21 @@ def _last_json(text: str) -> dict | None:
 
 
 SERVICES = ["postgres", "s3", "redis", "trino"]
+# started by the streaming benchmark itself, stopped here with the rest
+STREAMING = ["kafka", "connect", "flink-jobmanager", "flink-taskmanager"]
 
 
 def _services(action: str, env: dict[str, str]) -> None:
     subprocess.run(
-        [sys.executable, "-m", "lite.cli", "services", action, *SERVICES],
+        [
+            sys.executable,
+            "-m",
+            "lite.cli",
+            "services",
+            action,
+            *SERVICES,
+            *(STREAMING if action == "stop" else []),
+        ],
         cwd=ROOT,
         env=env,
         check=action == "start",

@@ -1,6 +1,8 @@
 """``shoplake up``: the whole platform on this host, until Ctrl-C or SIGTERM.
 
-Services (PostgreSQL, S3, Redis, Airflow) start through the service manager; the
+Services (PostgreSQL, S3, Redis, Airflow; with ``--full`` also Trino, Kafka, Kafka Connect
+and a Flink cluster, then the Debezium connector and the Flink alert job) start through the
+service manager; the
 lake is caught up to yesterday once (the medallion DAG does not catch up by
 itself); from then on Airflow runs the schedules: the metrics micro-batch every
 30 s, the daily medallion and the training. The dashboard, the simulator, the
@@ -112,6 +114,7 @@ class Platform:
         self.stop = threading.Event()
         self.children: list[Child] = []
         self.services: list[str] = []
+        self.streaming = False
 
     # ---- start ----
     def claim(self) -> None:
@@ -127,11 +130,45 @@ class Platform:
         from lite.services import manager
 
         names = [*CORE_SERVICES]
-        if self.options.full or self.settings.profile == "full":
+        if self.full:
             names += [n for n, e in manager.REGISTRY.items() if e.full_only]
         self.services = names
         for st in manager.start(self.settings, names, full=self.options.full):
             self.say(st.line())
+
+    @property
+    def full(self) -> bool:
+        return self.options.full or self.settings.profile == "full"
+
+    def start_streaming(self) -> None:
+        """Full profile: register the Debezium connector and submit the Flink alert job."""
+        from jobs import flink_alerts
+        from jobs.adapters import debezium, source_db
+
+        with source_db.session(self.settings.dsn) as conn:
+            source_db.ensure_schema(conn)  # the connector needs the orders table
+        debezium.register(self.settings)
+        self.streaming = True
+        self.say(f"debezium  streaming orders to {self.settings.cdc_topic}")
+        job, submitted = flink_alerts.submit(self.settings)
+        flink_alerts.wait_running(self.settings, job.job_id)
+        verb = "submitted" if submitted else "already running"
+        self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
+
+    def stop_streaming(self) -> None:
+        """Cancel the job (its checkpoint is kept) and drop the connector with its slot."""
+        from jobs import flink_alerts
+        from jobs.adapters import debezium
+
+        try:
+            for job_id in flink_alerts.cancel(self.settings):
+                self.say(f"flink     alert job {job_id} cancelled")
+        except ShoplakeError as exc:
+            self.say(f"flink     could not cancel the alert job: {exc}")
+        try:
+            self.say("debezium  removed " + ", ".join(debezium.unregister(self.settings)))
+        except ShoplakeError as exc:
+            self.say(f"debezium  could not remove the connector: {exc}")
 
     def seed(self) -> None:
         from jobs import seed as seed_job
@@ -159,7 +196,9 @@ class Platform:
         if o.simulate:
             wanted.append(("simulator", ["simulate", "--rate", str(o.simulate)]))
         if "alerts run" in commands:
-            wanted.append(("alerts", ["alerts", "run"]))
+            # full: the Flink job evaluates the rules; this process only delivers its alerts
+            engine = ["--engine", "flink"] if self.full else []
+            wanted.append(("alerts", ["alerts", "run", *engine]))
         if "serve" in commands:
             wanted.append(("api", ["serve", "--port", str(o.api_port)]))
         for name, args in wanted:
@@ -192,6 +231,14 @@ class Platform:
 
             lines.append(AirflowService(s).describe())
         lines += [f"PostgreSQL {s.dsn.split('?')[0]}", f"Redis      {s.redis_url}"]
+        if self.streaming:
+            lines += [
+                f"Flink UI   http://127.0.0.1:{s.flink_port}",
+                f"Kafka      {s.kafka_bootstrap_servers}  (topics {s.cdc_topic}, {s.alerts_topic})",
+                f"Connect    http://127.0.0.1:{s.connect_port}/connectors",
+            ]
+        if "trino" in self.services:
+            lines.append(f"Trino      http://127.0.0.1:{s.trino_port}")
         return lines
 
     # ---- run and stop ----
@@ -218,6 +265,8 @@ class Platform:
         for child in reversed(self.children):
             child.stop()
             self.say(f"{child.name:<9} stopped")
+        if self.streaming and not self.options.keep_services:
+            self.stop_streaming()
         if self.services and not self.options.keep_services:
             from lite.services import manager
 
@@ -239,6 +288,8 @@ def run_up(settings: Settings, options: UpOptions, print_line: Callable[[str], N
         steps: list[Callable[[], object]] = [platform.start_services]
         if options.seed_if_empty:
             steps.append(platform.seed)
+        if platform.full:
+            steps.append(platform.start_streaming)
         steps.append(lambda: catch_up(settings, options.catch_up_days, print_line))
         steps.append(platform.ensure_model)
         for step in steps:
