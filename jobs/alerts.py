@@ -122,6 +122,32 @@ class DeliveryWorker(threading.Thread):
         return True
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text: log lines and ServiceUnavailable stay one line."""
+    return (str(exc).strip().splitlines() or [repr(exc)])[0]
+
+
+def check_database(settings: Settings) -> None:
+    """Fail at once, in one line, when the ledger's database cannot be reached at start.
+
+    A wrong DSN or a stopped server at start is the user's to fix; later losses are retried.
+    """
+    try:
+        psycopg.connect(settings.dsn, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        raise ServiceUnavailable(
+            f"alerts: cannot connect to PostgreSQL: {first_line(exc)}"
+        ) from exc
+
+
+def start_workers(dsn: str, sinks: Sequence[Sink], halt: threading.Event) -> list[DeliveryWorker]:
+    """One running DeliveryWorker per sink; they stop when ``halt`` is set."""
+    workers = [DeliveryWorker(dsn, sink, halt) for sink in sinks]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
 def run_alerts(
     settings: Settings,
     stop: threading.Event,
@@ -137,11 +163,7 @@ def run_alerts(
     """
     import psycopg2
 
-    try:  # a wrong DSN or a stopped server at start is the user's to fix: say so at once
-        psycopg.connect(settings.dsn, connect_timeout=5).close()
-    except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or [repr(exc)])[0]
-        raise ServiceUnavailable(f"alerts: cannot connect to PostgreSQL: {first}") from exc
+    check_database(settings)
     sinks = list(sinks) if sinks is not None else build_sinks(settings, stop)
     try:
         while not stop.is_set():
@@ -177,9 +199,7 @@ def _run_once(
     with psycopg.connect(dsn) as conn:
         ledger.ensure_schema(conn)
         slot = cdc_pg.ensure_slot(dsn, slot)
-        workers = [DeliveryWorker(dsn, sink, halt) for sink in sinks]
-        for worker in workers:
-            worker.start()
+        workers = start_workers(dsn, sinks, halt)
         try:
             reader = cdc_pg.SlotReader(dsn, slot, ping_interval=ping_interval)
             log.info(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Annotated
 
 import typer
 
-alerts_app = typer.Typer(help="CDC of orders -> alert rules -> Telegram, webhook, console.")
+alerts_app = typer.Typer(
+    help="CDC of orders -> alert rules -> Telegram, webhook, console (lite or Flink engine)."
+)
 
 
 @alerts_app.command("run")
@@ -21,7 +24,18 @@ def run(
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="console lines: text or json")] = "text",
     lake: Annotated[bool, typer.Option("--lake/--no-lake", help="append to gold/alerts")] = True,
-    slot: Annotated[str | None, typer.Option(help="replication slot name")] = None,
+    slot: Annotated[str | None, typer.Option(help="replication slot name (lite engine)")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="lite: read PostgreSQL's changes and evaluate the rules here; "
+            "flink: deliver the Flink job's alerts from the alerts topic"
+        ),
+    ] = "lite",
+    group: Annotated[
+        str | None,
+        typer.Option(help="Kafka consumer group (flink engine; default shoplake-alert-delivery)"),
+    ] = None,
 ) -> None:
     """Stream order changes, evaluate the rules, deliver each alert once (Ctrl-C stops)."""
     from jobs import alerts
@@ -30,6 +44,12 @@ def run(
 
     if fmt not in ("text", "json"):
         raise UsageError(f"--format: unknown format '{fmt}' (choose text, json)")
+    if engine not in ("lite", "flink"):
+        raise UsageError(f"--engine: unknown engine '{engine}' (choose lite, flink)")
+    if engine == "lite" and group is not None:
+        raise UsageError("--group is for --engine flink (the lite engine reads a slot)")
+    if engine == "flink" and slot is not None:
+        raise UsageError("--slot is for --engine lite (the flink engine reads Kafka)")
     settings = _settings()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -41,7 +61,14 @@ def run(
         console_fmt="json" if fmt == "json" else "text",
         lake=lake,
     )
-    alerts.run_alerts(settings, stop, sinks, slot=slot, reconnect_every=5.0)
+    if engine == "flink":
+        from jobs import alerts_kafka
+
+        # kafka-python logs every failed reconnect at ERROR; the delivery says it in one line
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        alerts_kafka.run_delivery(settings, stop, sinks, group=group, retry_every=5.0)
+    else:
+        alerts.run_alerts(settings, stop, sinks, slot=slot, reconnect_every=5.0)
     print("alerts stopped", flush=True)
 
 

@@ -4,6 +4,7 @@ States of a delivery: ``pending`` -> ``sending`` (claimed, batch key recorded, c
 the sink is called) -> ``delivered``. A ``sending`` row found at start-up was in flight when the
 process died: it is "in doubt" and resent as the very same batch (idempotent for the lake and
 the webhook's Idempotency-Key; Telegram has no idempotency, so its text says it may repeat).
+Malformed messages from the alerts topic (full profile) are kept in ``rejected_alerts``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ CREATE TABLE IF NOT EXISTS shoplake_alerts.alert_deliveries (
 );
 CREATE INDEX IF NOT EXISTS alert_deliveries_open
     ON shoplake_alerts.alert_deliveries (sink, state) WHERE state <> 'delivered';
+CREATE TABLE IF NOT EXISTS shoplake_alerts.rejected_alerts (
+    topic           text NOT NULL,
+    kafka_partition int NOT NULL,
+    kafka_offset    bigint NOT NULL,
+    reason          text NOT NULL,
+    raw_value       bytea,
+    rejected_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (topic, kafka_partition, kafka_offset)
+);
 """
 
 
@@ -69,6 +79,24 @@ def record_alerts(
             "INSERT INTO shoplake_alerts.alert_deliveries (alert_id, sink) VALUES (%s, %s)"
             " ON CONFLICT (alert_id, sink) DO NOTHING",
             [(a["alert_id"], s) for a in alerts for s in sinks],
+        )
+
+
+def record_rejected(
+    conn: psycopg.Connection, rejected: Sequence[tuple[str, int, int, str, bytes | None]]
+) -> None:
+    """Quarantine malformed alert messages (topic, partition, offset, reason, raw value).
+
+    In the caller's transaction, beside the batch's good alerts; a replayed offset is a no-op.
+    """
+    if not rejected:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO shoplake_alerts.rejected_alerts"
+            " (topic, kafka_partition, kafka_offset, reason, raw_value)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            list(rejected),
         )
 
 
@@ -137,5 +165,6 @@ def drop_schema(conn: psycopg.Connection) -> None:
     """Forget every alert and delivery (``shoplake alerts reset --ledger``)."""
     with conn.transaction():
         conn.execute(
-            "DROP TABLE IF EXISTS shoplake_alerts.alert_deliveries, shoplake_alerts.alerts"
+            "DROP TABLE IF EXISTS shoplake_alerts.alert_deliveries, shoplake_alerts.alerts,"
+            " shoplake_alerts.rejected_alerts"
         )
