@@ -21,7 +21,7 @@ import psutil
 from jobs.errors import ServiceUnavailable
 from lite import flink_venv
 from lite.services import maven
-from lite.services.base import Service
+from lite.services.base import Service, ServiceStatus
 
 VERSION = flink_venv.FLINK_VERSION
 KAFKA_CONNECTOR = maven.Artifact("org.apache.flink", "flink-sql-connector-kafka", "5.0.0-2.2")
@@ -159,8 +159,16 @@ class _FlinkProcess(Service):
             "JAVA_HOME": str(java_home()),
             "FLINK_CONF_DIR": str(self.conf_dir),
             "FLINK_LOG_DIR": str(self.home / "log"),
-            "FLINK_PID_DIR": str(self.home),
+            # Flink's scripts write a pid file of their own: keep it apart from ours
+            "FLINK_PID_DIR": str(self.home / "run"),
         }
+
+    def stop(self) -> ServiceStatus:
+        status = super().stop()
+        if self.pid() is None:  # the script's own pid file outlives a killed JVM
+            for stale in (self.home / "run").glob("flink-*.pid"):
+                stale.unlink(missing_ok=True)
+        return status
 
 
 class JobManager(_FlinkProcess):
