@@ -22,13 +22,13 @@ from jobs.errors import ServiceUnavailable
 from lite import flink_venv
 from lite.services import maven
 from lite.services.base import Service, ServiceStatus
+from lite.services.java import JVM_DIRS, find_java_home
 
 VERSION = flink_venv.FLINK_VERSION
 KAFKA_CONNECTOR = maven.Artifact("org.apache.flink", "flink-sql-connector-kafka", "5.0.0-2.2")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "flink"
 TASK_SLOTS = 4
 JAVA_MAJORS = (17, 21, 11)  # the JDKs Flink 2.2 supports, preferred first
-JVM_DIRS = Path("/usr/lib/jvm")
 
 
 def connector_jar() -> Path:
@@ -43,33 +43,9 @@ def install() -> str:
     return f"{venv}; {KAFKA_CONNECTOR.coordinate} in {maven.engine_dir('flink')}"
 
 
-def _java_major(home: Path) -> int:
-    try:
-        release = (home / "release").read_text()
-    except OSError:
-        return 0
-    for line in release.splitlines():
-        if line.startswith("JAVA_VERSION="):
-            version = line.split("=", 1)[1].strip('"')
-            major = version.split(".")[0]
-            return int(major) if major.isdigit() else 0
-    return 0
-
-
 def java_home() -> Path:
     """A JDK Flink supports: SHOPLAKE_FLINK_JAVA_HOME, JAVA_HOME, else 17 (then 21, 11)."""
-    named = [os.environ.get("SHOPLAKE_FLINK_JAVA_HOME"), os.environ.get("JAVA_HOME")]
-    for home in (Path(p) for p in named if p):
-        if _java_major(home) in JAVA_MAJORS and (home / "bin" / "java").exists():
-            return home
-    found = [h for h in JVM_DIRS.glob("*") if (h / "bin" / "java").exists()]
-    for major in JAVA_MAJORS:
-        for home in sorted(found):
-            if _java_major(home) == major and not home.is_symlink():
-                return home
-    raise ServiceUnavailable(
-        f"Flink {VERSION} needs Java 17 (or 11/21): install one and set SHOPLAKE_FLINK_JAVA_HOME"
-    )
+    return find_java_home("flink", JAVA_MAJORS, "17 (or 11/21)", JVM_DIRS)
 
 
 def rest_url(settings: Any) -> str:

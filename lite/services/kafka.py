@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import shutil
 import string
 import subprocess
 from pathlib import Path
@@ -20,6 +18,7 @@ import psutil
 from jobs.errors import ServiceUnavailable
 from lite.services import maven
 from lite.services.base import Service
+from lite.services.java import JVM_DIRS, find_java_home
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,8 @@ LIBS = (
     "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
 )
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "kafka"
-JVM_DIRS = Path("/usr/lib/jvm")
 # Kafka, Connect and Debezium are built and tested on 17 and 21; 25 is Trino's here
-JAVA_MAJORS = range(17, 25)
+JAVA_MAJORS = tuple(range(17, 25))
 
 
 def libs_dir() -> Path:
@@ -49,30 +47,10 @@ def install_libs() -> str:
     return f"Kafka {VERSION} ({how}: {len(jars)} jars in {libs_dir()})"
 
 
-def _java_major(home: Path) -> int:
-    try:
-        release = (home / "release").read_text()
-    except OSError:
-        return 0
-    found = re.search(r'^JAVA_VERSION="(\d+)', release, re.MULTILINE)
-    return int(found.group(1)) if found else 0
-
-
 def java_home() -> Path:
-    """A JDK Kafka runs on (17-24): SHOPLAKE_KAFKA_JAVA_HOME, JAVA_HOME, else the oldest such."""
-    named = [os.environ.get("SHOPLAKE_KAFKA_JAVA_HOME"), os.environ.get("JAVA_HOME")]
-    found = sorted(JVM_DIRS.glob("*"), key=_java_major) if JVM_DIRS.is_dir() else []
-    for home in [Path(p) for p in named if p] + found:
-        if _java_major(home) in JAVA_MAJORS and (home / "bin" / "java").exists():
-            return home
-    java = shutil.which("java")
-    if java is not None:
-        home = Path(java).resolve().parents[1]
-        if _java_major(home) in JAVA_MAJORS:
-            return home
-    raise ServiceUnavailable(
-        "Kafka needs Java 17 or 21: install one (apt-get install openjdk-17-jre-headless) "
-        "or set SHOPLAKE_KAFKA_JAVA_HOME"
+    """A JDK Kafka runs on (17-24, oldest first): SHOPLAKE_KAFKA_JAVA_HOME, JAVA_HOME, else any."""
+    return find_java_home(
+        "kafka", JAVA_MAJORS, "17 or 21 (apt-get install openjdk-17-jre-headless)", JVM_DIRS
     )
 
 

@@ -14,9 +14,10 @@ import psutil
 import psycopg
 
 from jobs.adapters import trino as client
-from jobs.errors import ServiceUnavailable, ShoplakeError
+from jobs.errors import ShoplakeError
 from lite.services import maven
 from lite.services.base import Service
+from lite.services.java import JVM_DIRS, find_java_home
 
 VERSION = "476"
 # the whole server: the plugin zips are not all served here (trino-postgresql is missing),
@@ -26,7 +27,7 @@ SERVER = maven.Artifact("io.trino", "trino-server", VERSION, "tar.gz")
 PLUGINS = ("hive", "postgresql", "geospatial")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "trino"
 MIN_JAVA = 24
-JVM_DIRS = Path("/usr/lib/jvm")
+NEWER_JAVA = tuple(range(40, MIN_JAVA - 1, -1))  # the newest installed first
 
 
 def install_dir() -> Path:
@@ -62,27 +63,13 @@ def install_server() -> str:
     return f"Trino {VERSION} (fetched {SERVER.coordinate}: {home})"
 
 
-def _java_major(home: Path) -> int:
-    try:
-        release = (home / "release").read_text()
-    except OSError:
-        return 0
-    for line in release.splitlines():
-        if line.startswith("JAVA_VERSION="):
-            return int(line.split("=", 1)[1].strip('"').split(".")[0])
-    return 0
-
-
 def java_home() -> Path:
     """A JDK new enough for Trino: SHOPLAKE_TRINO_JAVA_HOME, JAVA_HOME, else the newest one."""
-    named = [os.environ.get("SHOPLAKE_TRINO_JAVA_HOME"), os.environ.get("JAVA_HOME")]
-    found = sorted(JVM_DIRS.glob("*"), key=_java_major, reverse=True) if JVM_DIRS.is_dir() else []
-    for home in [Path(p) for p in named if p] + found:
-        if _java_major(home) >= MIN_JAVA and (home / "bin" / "java").exists():
-            return home
-    raise ServiceUnavailable(
-        f"Trino {VERSION} needs Java {MIN_JAVA}+: install one and set "
-        "SHOPLAKE_TRINO_JAVA_HOME (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)"
+    return find_java_home(
+        "trino",
+        NEWER_JAVA,
+        f"{MIN_JAVA}+ (e.g. SHOPLAKE_TRINO_JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64)",
+        JVM_DIRS,
     )
 
 
