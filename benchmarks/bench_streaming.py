@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -218,6 +219,7 @@ def one_rate(base: Settings, rate: float, duration: float, threads: int) -> dict
         flink_alerts.cancel(settings)
         debezium.unregister(settings)
         kafka_io.delete_topics(settings, [settings.cdc_topic, settings.alerts_topic])
+        shutil.rmtree(work, ignore_errors=True)
         _drop_database(base, name)
         _drop_database(base, ledger_name)
 
