@@ -29,6 +29,8 @@ class Service(ABC):
     start_timeout: ClassVar[float] = 60.0
     stop_timeout: ClassVar[float] = 20.0
     stop_signal: ClassVar[int] = signal.SIGTERM
+    # pid files the engine's own scripts write (globs under home), removed once it stopped
+    engine_pid_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -147,6 +149,9 @@ class Service(ABC):
         # another session may have started a new server meanwhile: keep its pid file
         if proc.read_pid(self.pid_file) == pid:
             self.pid_file.unlink(missing_ok=True)
+            for pattern in self.engine_pid_files:
+                for stale in self.home.glob(pattern):
+                    stale.unlink(missing_ok=True)
         return ServiceStatus(self.name, False, None, self.url, f"stopped pid {pid}")
 
     def _probe(self) -> bool:

@@ -21,7 +21,7 @@ import psutil
 from jobs.errors import ServiceUnavailable
 from lite import flink_venv
 from lite.services import maven
-from lite.services.base import Service, ServiceStatus
+from lite.services.base import Service
 from lite.services.java import JVM_DIRS, find_java_home
 
 VERSION = flink_venv.FLINK_VERSION
@@ -74,6 +74,8 @@ def _rss_line(pid: int | None) -> str:
 
 class _FlinkProcess(Service):
     """What the JobManager and the TaskManager share: config, class path, Java, command."""
+
+    engine_pid_files = ("run/flink-*.pid",)
 
     role: ClassVar[str]
     start_timeout = 120.0  # 5-15 s here; a loaded 2-core CI box is slower
@@ -138,13 +140,6 @@ class _FlinkProcess(Service):
             # Flink's scripts write a pid file of their own: keep it apart from ours
             "FLINK_PID_DIR": str(self.home / "run"),
         }
-
-    def stop(self) -> ServiceStatus:
-        status = super().stop()
-        if self.pid() is None:  # the script's own pid file outlives a killed JVM
-            for stale in (self.home / "run").glob("flink-*.pid"):
-                stale.unlink(missing_ok=True)
-        return status
 
 
 class JobManager(_FlinkProcess):

@@ -79,6 +79,7 @@ class Trino(Service):
     name = "trino"
     start_timeout = 240.0  # about 20-40 s here; a loaded 2-core CI box is slower
     stop_timeout = 30.0
+    engine_pid_files = ("data/var/run/launcher.pid",)
 
     @property
     def url(self) -> str:

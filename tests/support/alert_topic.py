@@ -22,6 +22,7 @@ from jobs.adapters.alert_sinks import Sink
 from jobs.domain.change_events import envelope, to_json
 from jobs.domain.rules import alerts_for_change, params_from_settings
 from jobs.settings import Settings
+from tests.support.alerts_runner import in_background
 
 FIRST_LSN = 10_000_000
 
@@ -92,22 +93,5 @@ def send_raw(
 @contextmanager
 def delivering(settings: Settings, sinks: list[Sink], **kw: Any) -> Iterator[threading.Event]:
     """Run the Kafka delivery in a thread; stop it (and surface its errors) on exit."""
-    stop, errors = threading.Event(), []
-
-    def target() -> None:
-        try:
-            alerts_kafka.run_delivery(settings, stop, sinks, **kw)
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
+    with in_background(lambda stop: alerts_kafka.run_delivery(settings, stop, sinks, **kw)) as stop:
         yield stop
-    finally:
-        stop.set()
-        thread.join(30)
-        if errors:  # also when the test body failed: the service's error is the real cause
-            raise errors[0]
-    assert not thread.is_alive(), "the delivery did not stop"

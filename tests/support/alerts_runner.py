@@ -37,28 +37,49 @@ def prepare_source(settings: Settings) -> None:
 
 
 @contextmanager
-def running_alerts(settings: Settings, sinks: list[Sink], **kw: Any) -> Iterator[threading.Event]:
-    """Start the alerts service; stop it (and surface its errors) on exit."""
+def in_background(
+    run: Callable[[threading.Event], None],
+    started: Callable[[list[BaseException]], None] | None = None,
+) -> Iterator[threading.Event]:
+    """Run a long-running use case (``run(stop)``) in a thread; stop it on exit.
+
+    ``started(errors)`` waits until it is ready. An error the use case raised is raised
+    again on exit, also when the test body failed: it is then the real cause.
+    """
     stop, errors = threading.Event(), []
 
     def target() -> None:
         try:
-            alerts.run_alerts(settings, stop, sinks, **kw)
+            run(stop)
         except BaseException as exc:
             errors.append(exc)
             stop.set()
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    wait_for(lambda: slot_active(settings) or bool(errors), 20, "the slot to become active")
+    if started is not None:
+        started(errors)
     try:
         yield stop
     finally:
         stop.set()
         thread.join(30)
-        if errors:  # also when the test body failed: the service's error is the real cause
+        if errors:
             raise errors[0]
-    assert not thread.is_alive(), "alerts service did not stop"
+    assert not thread.is_alive(), "the background service did not stop"
+
+
+@contextmanager
+def running_alerts(settings: Settings, sinks: list[Sink], **kw: Any) -> Iterator[threading.Event]:
+    """Start the lite alerts service once its slot streams; stop it on exit."""
+
+    def started(errors: list[BaseException]) -> None:
+        wait_for(lambda: slot_active(settings) or bool(errors), 20, "the slot to become active")
+
+    with in_background(
+        lambda stop: alerts.run_alerts(settings, stop, sinks, **kw), started
+    ) as stop:
+        yield stop
 
 
 # a slot being created is "active" too (its creator holds it): only a walsender means streaming

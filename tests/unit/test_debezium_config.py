@@ -118,21 +118,3 @@ def test_connect_values_are_the_plain_envelope() -> None:
     assert props["value.converter.schemas.enable"] == "false"
     for topic in ("config", "offset", "status"):
         assert props[f"{topic}.storage.replication.factor"] == "1"
-
-
-def _fake_jdk(root: Path, version: str) -> Path:
-    home = root / f"jdk-{version}"
-    (home / "bin").mkdir(parents=True)
-    (home / "bin" / "java").touch()
-    (home / "release").write_text(f'JAVA_VERSION="{version}"\n')
-    return home
-
-
-def test_kafka_takes_java_17_not_25(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    jdk17, jdk25 = _fake_jdk(tmp_path, "17.0.15"), _fake_jdk(tmp_path, "25.0.3")
-    monkeypatch.setattr(kafka, "JVM_DIRS", tmp_path)
-    monkeypatch.delenv("SHOPLAKE_KAFKA_JAVA_HOME", raising=False)
-    monkeypatch.setenv("JAVA_HOME", str(jdk25))  # Trino's: skipped for Kafka
-    assert kafka.java_home() == jdk17
-    monkeypatch.setenv("SHOPLAKE_KAFKA_JAVA_HOME", str(_fake_jdk(tmp_path, "21.0.2")))
-    assert kafka.java_home().name == "jdk-21.0.2"

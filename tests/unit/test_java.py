@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import ServiceUnavailable
+from lite.services import flink, kafka
 from lite.services.java import find_java_home, java_major
 
 
@@ -20,7 +21,9 @@ def _jdk(root: Path, version: str) -> Path:
 
 @pytest.fixture
 def jvms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("JAVA_HOME", "SHOPLAKE_TRINO_JAVA_HOME", "SHOPLAKE_FLINK_JAVA_HOME"):
+    for engine in ("TRINO", "FLINK", "KAFKA"):
+        monkeypatch.delenv(f"SHOPLAKE_{engine}_JAVA_HOME", raising=False)
+    for name in ("JAVA_HOME",):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("shutil.which", lambda _name: None)  # only the fake JDKs count
     for version in ("11.0.2", "17.0.15", "21.0.2", "25.0.3"):
@@ -32,7 +35,9 @@ def test_each_engine_gets_its_preferred_jdk(jvms: Path) -> None:
     assert java_major(jvms / "jdk-25.0.3") == 25
     newest_first = tuple(range(40, 23, -1))
     assert find_java_home("trino", newest_first, "24+", jvms).name == "jdk-25.0.3"
-    assert find_java_home("flink", (17, 21, 11), "17", jvms).name == "jdk-17.0.15"
+    assert find_java_home("flink", flink.JAVA_MAJORS, "17", jvms).name == "jdk-17.0.15"
+    # Kafka never takes Trino's Java 25, even as JAVA_HOME
+    assert find_java_home("kafka", kafka.JAVA_MAJORS, "17", jvms).name == "jdk-17.0.15"
 
 
 def test_a_named_jdk_wins_only_when_the_engine_accepts_it(
