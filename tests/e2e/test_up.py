@@ -42,20 +42,57 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def up_env(data: Path, **ports: int) -> dict[str, str]:
+    """The environment of an ``up`` under test: its data dir and free ports, nothing inherited.
+
+    ``ports`` are Settings fields ending in ``_port`` (``pg_port=...``); ``redis`` is a URL.
+    """
+    # PYTEST_* would switch NiceGUI into its own screen-test mode; TELEGRAM_* would send alerts
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SHOPLAKE_", "PYTEST_", "TELEGRAM_"))
+    }
+    env["SHOPLAKE_DATA_DIR"] = str(data)
+    redis = ports.pop("redis", None)
+    if redis is not None:
+        env["SHOPLAKE_REDIS_URL"] = f"redis://127.0.0.1:{redis}/0"
+    env.update({f"SHOPLAKE_{name.upper()}": str(port) for name, port in ports.items()})
+    return env
+
+
+def wait_until_up(up: subprocess.Popen, log: Path, timeout: float) -> str:
+    """Wait for ``up``'s "shoplake is up" line; its log so far."""
+    deadline = time.monotonic() + timeout
+    while "shoplake is up" not in log.read_text():
+        assert up.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+    return log.read_text()
+
+
+def assert_nothing_left(doomed: set[int], data: Path) -> None:
+    """No process of the platform runs on, and no pid file stays in its data dir."""
+    time.sleep(0.5)
+    left = [
+        p
+        for p in doomed
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not left, [psutil.Process(p).cmdline() for p in left]
+    assert not list(data.rglob("*.pid")), list(data.rglob("*.pid"))
+
+
 def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, data_dir: Path) -> None:
     data = data_dir
     pg, s3, console, redis_port, dash, api, airflow = free_ports(7)
-    # PYTEST_* would switch NiceGUI into its own screen-test mode
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOPLAKE_", "PYTEST_"))}
-    env.update(
-        {
-            "SHOPLAKE_DATA_DIR": str(data),
-            "SHOPLAKE_PG_PORT": str(pg),
-            "SHOPLAKE_S3_PORT": str(s3),
-            "SHOPLAKE_S3_CONSOLE_PORT": str(console),
-            "SHOPLAKE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "SHOPLAKE_AIRFLOW_PORT": str(airflow),
-        }
+    env = up_env(
+        data,
+        pg_port=pg,
+        s3_port=s3,
+        s3_console_port=console,
+        redis=redis_port,
+        airflow_port=airflow,
     )
     out = (tmp_path / "up.log").open("w+")
     up = subprocess.Popen(
@@ -81,12 +118,7 @@ def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, data_dir: Path) 
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 240
-        while "shoplake is up" not in (tmp_path / "up.log").read_text():
-            assert up.poll() is None, (tmp_path / "up.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
-            time.sleep(0.5)
-        log = (tmp_path / "up.log").read_text()
+        log = wait_until_up(up, tmp_path / "up.log", 240)
         assert f"dashboard  http://127.0.0.1:{dash}" in log and "catching the lake up" in log
         # the schedules belong to Airflow now: its UI answers and its login is printed
         assert f"UI http://127.0.0.1:{airflow}" in log
@@ -113,14 +145,7 @@ def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, data_dir: Path) 
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
         out.close()
-    time.sleep(0.5)
-    left = [
-        p
-        for p in doomed
-        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-    ]
-    assert not left, [psutil.Process(p).cmdline() for p in left]
-    assert not list(data.rglob("*.pid")), list(data.rglob("*.pid"))
+    assert_nothing_left(doomed, data)
     assert "postgres  stopped" in (tmp_path / "up.log").read_text()
 
 
@@ -135,28 +160,21 @@ def test_up_full_streams_alerts_through_flink_and_stops_cleanly(
     ports = free_ports(13)
     pg, s3, console, redis_port, dash, api, airflow = ports[:7]
     trino, kafka, kafka_ctl, connect, flink, flink_rpc = ports[7:]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SHOPLAKE_", "PYTEST_", "TELEGRAM_"))
-    }
-    env.update(
-        {
-            "SHOPLAKE_DATA_DIR": str(data),
-            "SHOPLAKE_PG_PORT": str(pg),
-            "SHOPLAKE_S3_PORT": str(s3),
-            "SHOPLAKE_S3_CONSOLE_PORT": str(console),
-            "SHOPLAKE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "SHOPLAKE_AIRFLOW_PORT": str(airflow),
-            "SHOPLAKE_TRINO_PORT": str(trino),
-            "SHOPLAKE_TRINO_HEAP": "1G",
-            "SHOPLAKE_KAFKA_PORT": str(kafka),
-            "SHOPLAKE_KAFKA_CONTROLLER_PORT": str(kafka_ctl),
-            "SHOPLAKE_CONNECT_PORT": str(connect),
-            "SHOPLAKE_FLINK_PORT": str(flink),
-            "SHOPLAKE_FLINK_RPC_PORT": str(flink_rpc),
-        }
+    env = up_env(
+        data,
+        pg_port=pg,
+        s3_port=s3,
+        s3_console_port=console,
+        redis=redis_port,
+        airflow_port=airflow,
+        trino_port=trino,
+        kafka_port=kafka,
+        kafka_controller_port=kafka_ctl,
+        connect_port=connect,
+        flink_port=flink,
+        flink_rpc_port=flink_rpc,
     )
+    env["SHOPLAKE_TRINO_HEAP"] = "1G"
     up_log = tmp_path / "up.log"
     out = up_log.open("w+")
     up = subprocess.Popen(
@@ -172,12 +190,7 @@ def test_up_full_streams_alerts_through_flink_and_stops_cleanly(
     )
     alerts_log = data / "up" / "logs" / "alerts.log"
     try:
-        deadline = time.monotonic() + 480
-        while "shoplake is up" not in up_log.read_text():
-            assert up.poll() is None, up_log.read_text()
-            assert time.monotonic() < deadline, up_log.read_text()
-            time.sleep(0.5)
-        log = up_log.read_text()
+        log = wait_until_up(up, up_log, 480)
         assert "debezium  streaming orders to cdc.public.orders" in log
         assert "alert job" in log and f"Flink UI   http://127.0.0.1:{flink}" in log
         dsn = f"postgresql://shoplake@127.0.0.1:{pg}/shoplake"
@@ -204,11 +217,4 @@ def test_up_full_streams_alerts_through_flink_and_stops_cleanly(
     log = up_log.read_text()
     assert "alert job" in log and "cancelled" in log
     assert "debezium  removed connector shoplake-orders-cdc, slot shoplake_dbz_cdc" in log
-    time.sleep(0.5)
-    left = [
-        p
-        for p in doomed
-        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-    ]
-    assert not left, [psutil.Process(p).cmdline() for p in left]
-    assert not list(data.rglob("*.pid")), list(data.rglob("*.pid"))
+    assert_nothing_left(doomed, data)
