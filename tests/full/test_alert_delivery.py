@@ -375,10 +375,14 @@ def test_lost_database_connections_lose_no_batch(
     )
     with delivering(delivery, [sink], group=group(), retry_every=0.2):
         prod = producer(delivery)
+        send(prod, delivery.alerts_topic, records[:100])
+        # consuming for sure (a consumer stalled at its group join is reopened after 10 s):
+        # from now on, each batch arrives right after the connections were killed
+        wait_for(lambda: len(sink.records()) >= 100, 60, "the first batch, consumed")
         with psycopg.connect(delivery.dsn, autocommit=True) as admin:
-            for start in range(0, len(records), 100):
-                send(prod, delivery.alerts_topic, records[start : start + 100])
+            for start in range(100, len(records), 100):
                 admin.execute(terminate)
+                send(prod, delivery.alerts_topic, records[start : start + 100])
         kafka_io.close_quietly(prod)
         wait_for(
             lambda: len({r["alert_id"] for r in sink.records()}) >= len(records),
