@@ -19,7 +19,7 @@ import psycopg
 from jobs.adapters import cdc_pg, ledger
 from jobs.adapters.alert_sinks import DeliveryError, Sink
 from jobs.domain.rules import alerts_for_change, params_from_settings
-from jobs.errors import ServiceUnavailable
+from jobs.errors import ServiceUnavailable, first_line
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,11 +122,6 @@ class DeliveryWorker(threading.Thread):
         return True
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an error's text: log lines and ServiceUnavailable stay one line."""
-    return (str(exc).strip().splitlines() or [repr(exc)])[0]
-
-
 def check_database(settings: Settings) -> None:
     """Fail at once, in one line, when the ledger's database cannot be reached at start.
 
@@ -170,7 +165,7 @@ def run_alerts(
             try:
                 _run_once(settings, stop, sinks, slot, ping_interval)
             except (psycopg.OperationalError, psycopg2.OperationalError) as exc:
-                reason = (str(exc).strip().splitlines() or [repr(exc)])[0]
+                reason = first_line(exc)
                 if reconnect_every is None:
                     raise ServiceUnavailable(f"alerts: PostgreSQL lost: {reason}") from exc
                 log.warning(
@@ -180,8 +175,7 @@ def run_alerts(
                 )
                 stop.wait(reconnect_every)
             except psycopg.Error as exc:  # e.g. wal_level is not logical, no orders table
-                first = (str(exc).strip().splitlines() or [repr(exc)])[0]
-                raise ServiceUnavailable(f"alerts: cannot read changes: {first}") from exc
+                raise ServiceUnavailable(f"alerts: cannot read changes: {first_line(exc)}") from exc
     finally:
         for sink in sinks:
             sink.close()

@@ -26,9 +26,9 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from jobs.adapters import ledger
 from jobs.adapters.alert_sinks import Sink
-from jobs.alerts import DeliveryWorker, build_sinks, check_database, first_line, start_workers
+from jobs.alerts import DeliveryWorker, build_sinks, check_database, start_workers
 from jobs.domain.rules import ALERT_FIELDS
-from jobs.errors import ServiceUnavailable
+from jobs.errors import ServiceUnavailable, first_line
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from jobs.adapters.lake.layout import (
 from jobs.bootstrap import lake_for
 from jobs.domain import gold as gold_rules
 from jobs.domain import silver as silver_rules
-from jobs.errors import ServiceUnavailable, ShoplakeError
+from jobs.errors import ServiceUnavailable, ShoplakeError, first_line
 from jobs.progress import ProgressBar
 from jobs.settings import Settings
 
@@ -77,8 +77,7 @@ def _user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except (duckdb.IOException, duckdb.HTTPException) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ServiceUnavailable(f"lake I/O failed: {first}") from None
+            raise ServiceUnavailable(f"lake I/O failed: {first_line(exc)}") from None
 
     return wrapper
 

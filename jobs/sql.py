@@ -17,7 +17,7 @@ from jobs.adapters.lake import Lake
 from jobs.adapters.lake.layout import VIEWS
 from jobs.bootstrap import lake_for
 from jobs.domain import gold, silver
-from jobs.errors import ServiceUnavailable, UsageError
+from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
 
 ENGINES = ("duckdb", "trino")  # trino: the full profile's server (lite.services.trino)
@@ -86,14 +86,14 @@ def run_sql(settings: Settings, query: str, engine: str = "duckdb") -> QueryResu
         try:
             create_views(con, lake)
         except (duckdb.IOException, duckdb.HTTPException) as exc:
-            raise ServiceUnavailable(f"lake I/O failed: {_first_line(exc)}") from None
+            raise ServiceUnavailable(f"lake I/O failed: {first_line(exc)}") from None
         try:
             rel = con.sql(query)
             table = rel.to_arrow_table() if rel is not None else None
         except (duckdb.IOException, duckdb.HTTPException) as exc:
-            raise ServiceUnavailable(f"lake I/O failed: {_first_line(exc)}") from None
+            raise ServiceUnavailable(f"lake I/O failed: {first_line(exc)}") from None
         except duckdb.Error as exc:
-            raise UsageError(f"SQL: {_first_line(exc)}") from None
+            raise UsageError(f"SQL: {first_line(exc)}") from None
     finally:
         con.close()
     if table is None:
@@ -104,11 +104,6 @@ def run_sql(settings: Settings, query: str, engine: str = "duckdb") -> QueryResu
 def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
     cols = [c.to_pylist() for c in table.columns]
     return list(zip(*cols, strict=True)) if cols else []
-
-
-def _first_line(exc: Exception) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _text(value: Any) -> str:

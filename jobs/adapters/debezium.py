@@ -36,7 +36,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from jobs.errors import ServiceUnavailable, UsageError
+from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -192,8 +192,7 @@ def prepare_table(settings: Settings) -> None:
             "no table public.orders in the source database: create it first (shoplake seed)"
         ) from exc
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ServiceUnavailable(f"source database: {first}") from exc
+        raise ServiceUnavailable(f"source database: {first_line(exc)}") from exc
 
 
 def _slot_active(settings: Settings) -> bool | None:

@@ -50,6 +50,12 @@ class TextKeys(Serializer, Deserializer):
         return None if data is None else data.decode()
 
 
+def _unreachable(settings: Settings, exc: BaseException) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"Kafka at {settings.kafka_bootstrap_servers} does not answer ({type(exc).__name__})"
+    )
+
+
 def admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
     """An admin client; ``ServiceUnavailable`` when no broker answers within ``timeout_s``."""
     ms = int(timeout_s * 1000)
@@ -61,9 +67,7 @@ def admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
             request_timeout_ms=ms,
         )
     except (KafkaError, OSError) as exc:
-        raise ServiceUnavailable(
-            f"Kafka at {settings.kafka_bootstrap_servers} does not answer ({type(exc).__name__})"
-        ) from exc
+        raise _unreachable(settings, exc) from exc
 
 
 def broker_answers(settings: Settings, timeout_s: float = 2.0) -> bool:
@@ -129,9 +133,7 @@ def producer(settings: Settings, **config: Any) -> KafkaProducer:
     try:
         return KafkaProducer(**options)
     except (KafkaError, OSError) as exc:
-        raise ServiceUnavailable(
-            f"Kafka at {settings.kafka_bootstrap_servers} does not answer ({type(exc).__name__})"
-        ) from exc
+        raise _unreachable(settings, exc) from exc
 
 
 def consumer(settings: Settings, topic: str, group: str | None, **config: Any) -> KafkaConsumer:
@@ -149,9 +151,7 @@ def consumer(settings: Settings, topic: str, group: str | None, **config: Any) -
     try:
         client = KafkaConsumer(**options)
     except (KafkaError, OSError) as exc:
-        raise ServiceUnavailable(
-            f"Kafka at {settings.kafka_bootstrap_servers} does not answer ({type(exc).__name__})"
-        ) from exc
+        raise _unreachable(settings, exc) from exc
     client.subscribe([topic])
     return client
 

@@ -12,7 +12,7 @@ from typing import Any
 import trino
 from trino.exceptions import TrinoExternalError, TrinoQueryError, TrinoUserError
 
-from jobs.errors import ServiceUnavailable, UsageError
+from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
 
 USER = "shoplake"
@@ -83,8 +83,3 @@ def query(settings: Settings, sql: str, timeout: float = 120.0) -> tuple[list[st
         rows = [tuple(r) for r in cur.fetchall()]
         columns = [d[0] for d in cur.description or []]
     return columns, rows
-
-
-def first_line(text: str | None) -> str:
-    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    return lines[0] if lines else "unknown error"
