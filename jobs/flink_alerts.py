@@ -161,18 +161,17 @@ def _ensure_topics(settings: Settings) -> None:
 
 
 def submit(settings: Settings) -> tuple[JobState, bool]:
-    """Submit the job unless one of that name is active; (the job, True when submitted now)."""
+    """Submit the job unless one of that name is active, then wait until its tasks run (its
+    source then reads); returns (the job, True when submitted now)."""
     work = settings.data_path / "flink-jobs"
     work.mkdir(parents=True, exist_ok=True)
     with (work / f".{job_name(settings)}.lock").open("w") as lock:
         # two `submit`s at once (up and a user) would otherwise both see no job and both submit
         fcntl.flock(lock, fcntl.LOCK_EX)
-        running = jobs(settings, active_only=True)
-        if running:
-            return running[0], False
-        job_id = _submit(settings, work)
-    state = next((j for j in jobs(settings) if j.job_id == job_id), None)
-    return state or JobState(job_id, job_name(settings), "SUBMITTED", int(time.time() * 1000)), True
+        active = jobs(settings, active_only=True)
+        job_id = active[0].job_id if active else _submit(settings, work)
+    running = wait_running(settings, job_id)
+    return (active[0], False) if active else (running, True)
 
 
 def _submit(settings: Settings, work: Path) -> str:

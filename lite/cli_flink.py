@@ -16,7 +16,6 @@ def submit() -> None:
     settings = _settings()
     job, submitted = flink_alerts.submit(settings)
     if submitted:
-        flink_alerts.wait_running(settings, job.job_id)
         print(
             f"submitted {job.name} (job {job.job_id}): {settings.cdc_topic} -> "
             f"{settings.alerts_topic}"

@@ -151,7 +151,6 @@ class Platform:
         self.streaming = True
         self.say(f"debezium  streaming orders to {self.settings.cdc_topic}")
         job, submitted = flink_alerts.submit(self.settings)
-        flink_alerts.wait_running(self.settings, job.job_id)
         verb = "submitted" if submitted else "already running"
         self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
 

@@ -39,8 +39,7 @@ def pipeline(cdc_settings: Settings, flink_settings: Settings) -> Iterator[Setti
         }
     )
     job, submitted = flink_alerts.submit(settings)
-    assert submitted
-    flink_alerts.wait_running(settings, job.job_id)
+    assert submitted and job.state == "RUNNING"
     try:
         yield settings
     finally:
@@ -205,8 +204,7 @@ def test_the_kafka_path_survives_losing_the_flink_job(pipeline: Settings) -> Non
             time.sleep(2)
             manager.start(pipeline, ["flink-jobmanager", "flink-taskmanager"])
             job, submitted = flink_alerts.submit(pipeline)
-            assert submitted
-            flink_alerts.wait_running(pipeline, job.job_id)
+            assert submitted and job.state == "RUNNING"
             seen = len(sink.records())
             wait_for(lambda: len(sink.records()) > seen + 20, 120, "alerts after the resubmit")
         finally:
