@@ -64,30 +64,31 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def one_rate(dsn: str, rate: float, duration: float, threads: int = 16) -> dict[str, Any]:
-    """One sustained-load run against a fresh database; returns its measurements."""
-    with psycopg.connect(dsn) as conn:
-        source_db.ensure_schema(conn)
-    out = Path(tempfile.mkdtemp(prefix="bench-alerts-")) / "alerts.jsonl"
+def start_alerts(
+    out: Path, settings_env: dict[str, str], engine: str = "lite"
+) -> subprocess.Popen[bytes]:
+    """``shoplake alerts run`` printing JSON lines into ``out`` (its log beside it).
+
+    Only ``settings_env`` configures it: the caller's SHOPLAKE_* and TELEGRAM_* are dropped.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("SHOPLAKE_") and not k.startswith("TELEGRAM_")
     }
-    env["SHOPLAKE_SOURCE_DSN"] = dsn
-    cmd = [
-        sys.executable,
-        "-m",
-        "lite.cli",
-        "alerts",
-        "run",
-        "--console",
-        "--format",
-        "json",
-        "--no-lake",
-    ]
+    env.update(settings_env)
+    cmd = [sys.executable, "-m", "lite.cli", "alerts", "run", "--engine", engine]
+    cmd += ["--console", "--format", "json", "--no-lake"]
     with out.open("w") as stdout, out.with_suffix(".log").open("w") as stderr:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+
+
+def one_rate(dsn: str, rate: float, duration: float, threads: int = 16) -> dict[str, Any]:
+    """One sustained-load run against a fresh database; returns its measurements."""
+    with psycopg.connect(dsn) as conn:
+        source_db.ensure_schema(conn)
+    out = Path(tempfile.mkdtemp(prefix="bench-alerts-")) / "alerts.jsonl"
+    proc = start_alerts(out, {"SHOPLAKE_SOURCE_DSN": dsn})
     ps = psutil.Process(proc.pid)
     try:
         _wait_active(dsn)

@@ -24,7 +24,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,7 +33,14 @@ from typing import Any
 
 import psutil
 
-from benchmarks.bench_alerts import ALERT_EVERY, _bench_database, _drop_database, _load, _percentile
+from benchmarks.bench_alerts import (
+    ALERT_EVERY,
+    _bench_database,
+    _drop_database,
+    _load,
+    _percentile,
+    start_alerts,
+)
 from jobs import flink_alerts
 from jobs.adapters import debezium, kafka_io
 from jobs.settings import Settings
@@ -91,24 +97,17 @@ class TopicWatcher(threading.Thread):
 def _alerts_process(
     settings: Settings, out: Path, engine: str, dsn: str
 ) -> subprocess.Popen[bytes]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SHOPLAKE_") and not k.startswith("TELEGRAM_")
-    }
-    env.update(
+    return start_alerts(
+        out,
         {
             "SHOPLAKE_DATA_DIR": str(settings.data_dir),
             "SHOPLAKE_SOURCE_DSN": dsn,
             "SHOPLAKE_KAFKA_PORT": str(settings.kafka_port),
             "SHOPLAKE_CDC_TOPIC_PREFIX": settings.cdc_topic_prefix,
             "SHOPLAKE_ALERTS_TOPIC": settings.alerts_topic,
-        }
+        },
+        engine,
     )
-    cmd = [sys.executable, "-m", "lite.cli", "alerts", "run", "--engine", engine]
-    cmd += ["--console", "--format", "json", "--no-lake"]
-    with out.open("w") as stdout, out.with_suffix(".log").open("w") as stderr:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
 
 
 def _delivered(path: Path) -> list[dict[str, Any]]:
