@@ -20,6 +20,7 @@ import os
 import subprocess
 import time
 import urllib.request
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,10 @@ def job_config(settings: Settings, connector_jar: Path) -> dict[str, str]:
         # rules.iso_ms is UTC: DATE_FORMAT renders in the session zone
         "table.local-time-zone": "UTC",
         "execution.checkpointing.interval": CHECKPOINT_INTERVAL,
-        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        # the job keeps no state but its source offsets, which every completed checkpoint
+        # also commits to the consumer group (where a resubmitted job starts): a cancelled
+        # run's checkpoints would only fill the disk. A failed run's last one is kept.
+        "execution.checkpointing.externalized-checkpoint-retention": "DELETE_ON_CANCELLATION",
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": str(RESTART_ATTEMPTS),
         "restart-strategy.fixed-delay.delay": RESTART_DELAY,
@@ -237,7 +241,7 @@ def wait_running(settings: Settings, job_id: str, timeout: float = 120.0) -> Job
 
 
 def cancel(settings: Settings, timeout: float = 60.0) -> list[str]:
-    """Cancel our active jobs (their last checkpoint is retained); the ids cancelled."""
+    """Cancel our active jobs (Flink deletes their checkpoints); the ids cancelled."""
     doomed = [j.job_id for j in jobs(settings, active_only=True)]
     for job_id in doomed:
         _rest(settings, f"/jobs/{job_id}?mode=cancel", method="PATCH")
@@ -246,4 +250,21 @@ def cancel(settings: Settings, timeout: float = 60.0) -> list[str]:
         if time.monotonic() >= deadline:
             raise ServiceUnavailable(f"Flink job(s) {doomed} not cancelled after {timeout:.0f} s")
         time.sleep(0.5)
+    for job_id in doomed:
+        _remove_run_dir(settings, job_id)
     return doomed
+
+
+def _remove_run_dir(settings: Settings, job_id: str, wait_s: float = 10.0) -> None:
+    """Flink deletes a cancelled run's checkpoints (after the job ends) but leaves their empty
+    folders behind: remove them. A folder still holding files is left alone."""
+    from lite.services.flink import JobManager
+
+    run_dir = JobManager(settings).jobmanager_home / "checkpoints" / job_id
+    deadline = time.monotonic() + wait_s
+    while any(run_dir.glob("chk-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for folder in [*sorted(run_dir.rglob("*"), reverse=True), run_dir]:
+        if folder.is_dir():
+            with suppress(OSError):  # not empty
+                folder.rmdir()

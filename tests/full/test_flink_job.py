@@ -23,6 +23,7 @@ from jobs import flink_alerts
 from jobs.adapters import kafka_io
 from jobs.domain import change_events, rules
 from jobs.settings import Settings
+from lite.services.flink import JobManager
 from tests.support.alerts_runner import wait_for
 
 pytestmark = pytest.mark.integration
@@ -204,7 +205,11 @@ def test_submit_is_idempotent_and_a_resubmitted_job_resumes(job_settings: Settin
 
     seen = checkpoints()
     wait_for(lambda: checkpoints() > seen, 60, "a checkpoint after the first alert", interval=0.5)
+    run_dir = JobManager(job_settings).jobmanager_home / "checkpoints" / job_id
+    assert list(run_dir.glob("chk-*"))
     assert flink_alerts.cancel(job_settings) == [job_id]
+    # the offsets live on in the consumer group: a cancelled run leaves no checkpoint behind
+    assert not run_dir.exists()
     produce(job_settings, second.events)  # written while no job runs
     resumed = start_job(job_settings)
     assert resumed != job_id

@@ -107,7 +107,7 @@ def test_job_spec_from_settings() -> None:
     assert config["rest.port"] == "18081"
     assert config["table.local-time-zone"] == "UTC"
     assert config["execution.checkpointing.externalized-checkpoint-retention"] == (
-        "RETAIN_ON_CANCELLATION"
+        "DELETE_ON_CANCELLATION"
     )
     source, sink = spec["statements"]
     assert "'topic' = 'shop.public.orders'" in source
