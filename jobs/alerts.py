@@ -89,6 +89,8 @@ class DeliveryWorker(threading.Thread):
 
     def _serve(self) -> None:
         with psycopg.connect(self.dsn) as conn:
+            if not self._hold_sink(conn):
+                return
             for key, batch in ledger.in_doubt(conn, self.sink.name).items():
                 self._hand_over(conn, batch, key, in_doubt=True)
             while not self.stop.is_set():
@@ -100,6 +102,23 @@ class DeliveryWorker(threading.Thread):
                 for group in self.sink.plan(alerts):
                     if not self._hand_over(conn, group, None) or self.stop.is_set():
                         break
+
+    def _hold_sink(self, conn: psycopg.Connection, retry_s: float = 1.0) -> bool:
+        """Wait until no other process delivers to this sink from this ledger; False on stop."""
+        waited = False
+        while not ledger.hold_sink(conn, self.sink.name):
+            if not waited:
+                log.warning(
+                    "%s: another delivery process is delivering from this ledger;"
+                    " standing by until it stops",
+                    self.sink.name,
+                )
+                waited = True
+            if self.stop.wait(retry_s):
+                return False
+        if waited:
+            log.info("%s: taking over delivery", self.sink.name)
+        return True
 
     def _hand_over(
         self,

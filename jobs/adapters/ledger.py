@@ -60,6 +60,25 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         conn.execute(SCHEMA_SQL)
 
 
+# pg_try_advisory_lock(classid, objid): a class of shoplake's own, the sink's name hashed
+SINK_LOCK_CLASS = 0x53484C4B  # "SHLK"
+
+
+def hold_sink(conn: psycopg.Connection, sink: str) -> bool:
+    """Try to become the one deliverer to ``sink`` of this ledger; held until ``conn`` closes.
+
+    A session-level advisory lock: a second delivery process (either engine) on the same
+    ledger does not get it and must not claim or resend, since its "in doubt" batches would
+    be the first process's batches still in flight. The lock goes with the connection, so a
+    killed process's successor takes over at once.
+    """
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (SINK_LOCK_CLASS, sink)
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def record_alerts(
     conn: psycopg.Connection, alerts: Sequence[dict[str, Any]], sinks: Sequence[str]
 ) -> None:
