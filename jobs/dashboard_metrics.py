@@ -26,11 +26,15 @@ import pyarrow.parquet as pq
 
 from jobs.adapters import notify, source_db
 from jobs.adapters.lake import Lake, parquet_bytes
-from jobs.adapters.lake.layout import DASHBOARD_METRICS, DASHBOARD_ORDERS_TODAY, Snapshot
+from jobs.adapters.lake.layout import (
+    DASHBOARD_METRICS,
+    DASHBOARD_ORDERS_TODAY,
+    Snapshot,
+    new_run_id,
+)
 from jobs.bootstrap import lake_for
 from jobs.domain import dashboard
 from jobs.errors import ServiceUnavailable, UsageError
-from jobs.medallion import new_run_id
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)

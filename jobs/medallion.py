@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -32,6 +31,7 @@ from jobs.adapters.lake.layout import (
     SILVER_ORDERS,
     VALIDATION_REPORT,
     Dataset,
+    new_run_id,
 )
 from jobs.bootstrap import lake_for
 from jobs.domain import gold as gold_rules
@@ -48,12 +48,9 @@ R = TypeVar("R")
 # how steps write Parquet: DuckDB's COPY straight to the lake URI (default), or
 # DuckDB -> Arrow -> pyarrow Parquet -> one PUT (measured in bench_medallion)
 WriteMode = Literal["copy", "arrow"]
-
-
-def new_run_id(now: dt.datetime | None = None) -> str:
-    """A sortable, unique run id: UTC time plus a random suffix."""
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+# staged files of a run started longer ago than this were left by a killed process (a step
+# takes seconds to minutes): the next step writing to that bucket removes them
+STAGING_MAX_AGE = dt.timedelta(hours=24)
 
 
 def add_bronze_metadata(
@@ -132,6 +129,11 @@ class Pipeline:
             time.sleep(0.5)
             return self.con.read_parquet(uri)
 
+    def _sweep_staging(self, *datasets: Dataset) -> None:
+        """Remove what killed runs staged in these datasets' buckets (see ``STAGING_MAX_AGE``)."""
+        for bucket in sorted({d.bucket for d in datasets}):
+            self.lake.sweep_staging(bucket, STAGING_MAX_AGE)
+
     def _materialise(self, name: str, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
         """Compute a relation once into a temp table (so it is read from the lake once)."""
         self.con.register("_src", rel)
@@ -178,6 +180,7 @@ class Pipeline:
             "SELECT count(*), count(*) FILTER (len(_reject_reasons) > 0) FROM _classified"
         ).fetchone() or (0, 0)
         run_id = new_run_id()
+        self._sweep_staging(SILVER_ORDERS, REJECTED_ORDERS)
         with self.lake.staged(run_id) as stage:
             self._write(stage, silver_rules.clean(classified), SILVER_ORDERS, day)
             self._write(stage, silver_rules.rejected(classified), REJECTED_ORDERS, day)
@@ -198,6 +201,7 @@ class Pipeline:
         self.check()
         rows = self._materialise("_silver", self._read(self._require(SILVER_ORDERS, day, "silver")))
         run_id = new_run_id()
+        self._sweep_staging(*GOLD_DATASETS.values())
         with self.lake.staged(run_id) as stage:
             for name, aggregate in gold_rules.GOLD_TABLES.items():
                 self._write(stage, aggregate(rows, day), GOLD_DATASETS[name], day)

@@ -18,6 +18,8 @@ from jobs.adapters.lake.layout import (
     REJECTED_ORDERS,
     SILVER_ORDERS,
     STAGING_PREFIX,
+    new_run_id,
+    staging_key,
 )
 from jobs.bootstrap import lake_for
 from jobs.errors import ServiceUnavailable
@@ -111,6 +113,24 @@ def test_failed_step_leaves_previous_outputs_and_no_staging(lake: Lake):
     assert lake.read_table(SILVER_ORDERS, DAY).equals(numbers(1, 1))
     assert lake.read_table(REJECTED_ORDERS, DAY).equals(numbers(1, 1))
     assert lake.list_keys("silver", STAGING_PREFIX) == []
+
+
+def test_sweep_staging_removes_only_what_old_runs_left(lake: Lake):
+    now = dt.datetime.now(dt.UTC)
+    killed = staging_key(new_run_id(now - dt.timedelta(hours=30)), SILVER_ORDERS.key(DAY))
+    live = staging_key(new_run_id(now - dt.timedelta(minutes=5)), SILVER_ORDERS.key(DAY))
+    foreign = f"{STAGING_PREFIX}/someone-else/{SILVER_ORDERS.key(DAY)}"
+    for key in (killed, live, foreign):
+        lake.put_bytes("silver", key, b"partial")
+    lake.write_table(SILVER_ORDERS, DAY, numbers(1))
+    try:
+        assert lake.sweep_staging("silver", dt.timedelta(hours=24)) == [killed]
+        assert lake.list_keys("silver", STAGING_PREFIX) == sorted([live, foreign])
+        assert lake.read_table(SILVER_ORDERS, DAY).equals(numbers(1))
+        assert lake.sweep_staging("silver", dt.timedelta(minutes=1)) == [live]
+    finally:
+        for key in (live, foreign):
+            lake.delete("silver", key)
 
 
 def test_duckdb_reads_and_copies_through_staging(lake: Lake):

@@ -19,6 +19,8 @@ from jobs.adapters.lake.layout import (
     SILVER_ORDERS,
     STAGING_PREFIX,
     VALIDATION_REPORT,
+    new_run_id,
+    staging_key,
 )
 from jobs.bootstrap import lake_for
 from jobs.domain import gold as gold_rules
@@ -171,6 +173,22 @@ def test_failure_mid_step_leaves_previous_output_intact(
         getattr(medallion, step)(settings, DAY)
     assert {ds: lake.get_bytes(ds.bucket, ds.key(DAY)) for ds in outputs} == before
     for bucket in ("silver", "gold"):
+        assert lake.list_keys(bucket, STAGING_PREFIX) == []
+
+
+def test_the_next_run_removes_what_a_killed_run_staged(settings: Settings):
+    """A process killed mid-step cannot remove its staged files: the next step does."""
+    lake = lake_for(settings)
+    started = dt.datetime.now(dt.UTC) - medallion.STAGING_MAX_AGE - dt.timedelta(hours=1)
+    left = {
+        ds.bucket: staging_key(new_run_id(started), ds.key(DAY))
+        for ds in (SILVER_ORDERS, GOLD_DATASETS["daily_summary"])
+    }
+    for bucket, key in left.items():
+        lake.put_bytes(bucket, key, b"half a file")
+    medallion.run_date(settings, DAY)
+    for bucket, key in left.items():
+        assert not lake.exists(bucket, key)
         assert lake.list_keys(bucket, STAGING_PREFIX) == []
 
 

@@ -16,7 +16,9 @@ Atomicity and replacement, decided once for both backends:
   rejected file. ``validate`` detects exactly that (bronze != silver + rejected
   -> status ``fail``) and re-running the date repairs it.
 * a process killed outright can leave files under ``_staging/``: no glob or
-  reader ever looks there, and they are safe to delete.
+  reader ever looks there. Run ids start with the run's start time, so
+  ``sweep_staging`` removes those of runs older than a bound (the medallion
+  steps call it before they stage).
 * each day is one fixed key per dataset, so a re-run overwrites exactly that
   day's files and nothing else.
 """
@@ -27,7 +29,6 @@ import datetime as dt
 import io
 import logging
 import tempfile
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.adapters.lake.layout import Dataset, staging_key
+from jobs.adapters.lake.layout import (
+    STAGING_PREFIX,
+    Dataset,
+    new_run_id,
+    run_started,
+    staging_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +148,7 @@ class Lake(ABC):
     @contextmanager
     def staged(self, run_id: str | None = None) -> Iterator[Staging]:
         """Stage a step's outputs; publish them all on success, discard them on error."""
-        staging = Staging(self, run_id or uuid.uuid4().hex)
+        staging = Staging(self, run_id or new_run_id())
         try:
             yield staging
         except BaseException:
@@ -150,6 +157,32 @@ class Lake(ABC):
         # every output is complete: only now do the final keys change
         for bucket, key in staging.pending:
             self.promote(bucket, staging_key(staging.run_id, key), key)
+
+    def sweep_staging(
+        self, bucket: str, older_than: dt.timedelta, now: dt.datetime | None = None
+    ) -> list[str]:
+        """Delete what runs started more than ``older_than`` ago left under ``_staging/``
+        (a killed process cannot clean up after itself); the keys removed.
+
+        A live run's files are younger than any sensible bound; keys whose run id does not
+        start with a time are not ours and stay.
+        """
+        cutoff = (now or dt.datetime.now(dt.UTC)) - older_than
+        removed = []
+        for key in self.list_keys(bucket, f"{STAGING_PREFIX}/"):
+            started = run_started(key[len(STAGING_PREFIX) + 1 :].split("/", 1)[0])
+            if started is not None and started < cutoff:
+                self.delete(bucket, key)
+                removed.append(key)
+        if removed:
+            log.warning(
+                "removed %d staged object(s) of runs killed before %s from %s/%s/",
+                len(removed),
+                cutoff.isoformat(timespec="seconds"),
+                bucket,
+                STAGING_PREFIX,
+            )
+        return removed
 
     def _discard(self, staging: Staging) -> None:
         for bucket, key in staging.pending:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from dataclasses import dataclass
 from fnmatch import fnmatch
 
 PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})/")
 STAGING_PREFIX = "_staging"
+RUN_ID_TIME = "%Y%m%dT%H%M%SZ"  # a run id starts with its start time (UTC) in this form
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,20 @@ class Dataset:
             return None
         m = PARTITION_RE.search(key[len(self.prefix) - 1 :])
         return dt.date.fromisoformat(m.group(1)) if m else None
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A sortable, unique run id: UTC time plus a random suffix."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:{RUN_ID_TIME}}-{uuid.uuid4().hex[:8]}"
+
+
+def run_started(run_id: str) -> dt.datetime | None:
+    """When the run of ``run_id`` (from ``new_run_id``) started; None for another form."""
+    try:
+        return dt.datetime.strptime(run_id.split("-", 1)[0], RUN_ID_TIME).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def staging_key(run_id: str, key: str) -> str:
