@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.adapters.lake import Lake, parquet_bytes
+from jobs.adapters.lake.folder import FolderLake
 from jobs.adapters.lake.layout import (
     BRONZE_ORDERS,
     DAILY_SUMMARY,
@@ -91,6 +92,16 @@ def test_rewrite_replaces_exactly_that_day(lake: Lake):
     assert len(lake.list_keys("silver")) == 2
 
 
+def no_staging_left(lake: Lake, bucket: str) -> bool:
+    """Nothing under ``_staging/``; on a folder lake, not even empty folders."""
+    if lake.list_keys(bucket, STAGING_PREFIX):
+        return False
+    if not isinstance(lake, FolderLake):
+        return True
+    staging = lake.root / bucket / STAGING_PREFIX
+    return not (staging.is_dir() and any(staging.iterdir()))
+
+
 def test_staged_outputs_appear_together_on_success(lake: Lake):
     lake.write_table(SILVER_ORDERS, DAY, numbers(1, 1))
     with lake.staged("run1") as stage:
@@ -101,7 +112,7 @@ def test_staged_outputs_appear_together_on_success(lake: Lake):
         assert not lake.has(REJECTED_ORDERS, DAY)
     assert lake.read_table(SILVER_ORDERS, DAY).equals(numbers(2, 2))
     assert lake.read_table(REJECTED_ORDERS, DAY).equals(numbers(1, 2))
-    assert not lake.list_keys("silver", STAGING_PREFIX)
+    assert no_staging_left(lake, "silver")
 
 
 def test_failed_step_leaves_previous_outputs_and_no_staging(lake: Lake):
@@ -112,7 +123,7 @@ def test_failed_step_leaves_previous_outputs_and_no_staging(lake: Lake):
         raise RuntimeError("boom")
     assert lake.read_table(SILVER_ORDERS, DAY).equals(numbers(1, 1))
     assert lake.read_table(REJECTED_ORDERS, DAY).equals(numbers(1, 1))
-    assert lake.list_keys("silver", STAGING_PREFIX) == []
+    assert no_staging_left(lake, "silver")
 
 
 def test_sweep_staging_removes_only_what_old_runs_left(lake: Lake):
@@ -131,6 +142,7 @@ def test_sweep_staging_removes_only_what_old_runs_left(lake: Lake):
     finally:
         for key in (live, foreign):
             lake.delete("silver", key)
+    assert no_staging_left(lake, "silver")
 
 
 def test_duckdb_reads_and_copies_through_staging(lake: Lake):

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from jobs.adapters.lake.base import Lake
+from jobs.adapters.lake.layout import STAGING_PREFIX
 from jobs.errors import ServiceUnavailable
 from jobs.settings import LAKE_BUCKETS
 
@@ -67,11 +68,28 @@ class FolderLake(Lake):
 
     def delete(self, bucket: str, key: str) -> None:
         self._path(bucket, key).unlink(missing_ok=True)
+        self._prune_staging(bucket, key)
 
     def promote(self, bucket: str, src_key: str, dst_key: str) -> None:
         dst = self._path(bucket, dst_key)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._path(bucket, src_key), dst)
+        self._prune_staging(bucket, src_key)
+
+    def _prune_staging(self, bucket: str, key: str) -> None:
+        """Remove the folders a staged key leaves empty (as on S3, where there are none).
+
+        Only below ``_staging/``: each run's folder there is its own, so no other writer is
+        creating files in it meanwhile.
+        """
+        top = self.root / bucket / STAGING_PREFIX
+        folder = self._path(bucket, key).parent
+        while top in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone)
+                return
+            folder = folder.parent
 
     def check(self) -> None:
         try:
