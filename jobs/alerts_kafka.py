@@ -24,7 +24,7 @@ from kafka import KafkaConsumer
 from kafka.errors import FencedInstanceIdError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from jobs.adapters import ledger
+from jobs.adapters import kafka_io, ledger
 from jobs.adapters.alert_sinks import Sink
 from jobs.alerts import DeliveryWorker, build_sinks, check_database, start_workers
 from jobs.domain.rules import ALERT_FIELDS
@@ -101,6 +101,7 @@ def open_consumer(settings: Settings, group: str) -> KafkaConsumer:
             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
             request_timeout_ms=COMMIT_TIMEOUT_MS,
         )
+        kafka_io.subscribe(consumer, settings.alerts_topic)  # knowing its partitions first
     except KafkaTimeoutError as exc:
         raise ServiceUnavailable(
             f"alerts: no Kafka broker answers at {servers}"
@@ -108,17 +109,6 @@ def open_consumer(settings: Settings, group: str) -> KafkaConsumer:
         ) from exc
     except KafkaError as exc:
         raise ServiceUnavailable(f"alerts: cannot use Kafka at {servers}: {exc!r}") from exc
-    try:
-        # Learn the topic's partitions before joining. Subscribing alone races the first
-        # metadata answer: the group leader assigns nothing ("No partition metadata for
-        # topic") and must rejoin once the metadata arrives, and kafka-python 3.0.12
-        # sometimes never does. Measured here under CPU load: 9 of 60 joins got no
-        # partitions for 6 s without this call, 0 of 160 with it.
-        consumer.partitions_for_topic(settings.alerts_topic)
-    except KafkaError as exc:
-        _close(consumer)
-        raise ServiceUnavailable(f"alerts: cannot use Kafka at {servers}: {exc!r}") from exc
-    consumer.subscribe([settings.alerts_topic])
     return consumer
 
 
@@ -268,8 +258,8 @@ def _probe(consumer: KafkaConsumer, topic: str, quiet_s: float) -> None:
     """Ask the broker for the log ends (KafkaError when it is gone) and catch a stalled consumer.
 
     kafka-python 3.0.12 (the newest release served here) can stay without partitions after
-    a join that raced its first metadata answer (``open_consumer`` now fetches the metadata
-    first, which removed that stall in the measurements there), or stop fetching while
+    a join that raced its first metadata answer (``kafka_io.subscribe`` now fetches the
+    metadata first, which removed that stall in the measurements there), or stop fetching while
     ``poll()`` keeps returning nothing and raises nothing (upstream dpkp/kafka-python#3106).
     Unread records after a quiet spell, or no partitions for long, mean a stall: the caller
     reopens the consumer.
