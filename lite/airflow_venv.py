@@ -11,6 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from lite import airflow_site
 from lite.pinned_venv import PinnedVenv
 from lite.services.engines import cache_dir
 
@@ -44,4 +45,15 @@ VENV = PinnedVenv(
     _wanted,
     cwd=REPO,
 )
-python, installed, ensure = VENV.python, VENV.installed, VENV.ensure
+python, installed = VENV.python, VENV.installed
+SITE_HOOK = "zz-shoplake-airflow-site.pth"  # after the editable install's own .pth
+
+
+def ensure() -> str:
+    """The venv (created once), with ``lite.airflow_site``'s start-up hook in place."""
+    done = VENV.ensure()
+    for site_packages in venv_dir().glob("lib/python3*/site-packages"):
+        hook = site_packages / SITE_HOOK
+        if not hook.exists() or hook.read_text() != airflow_site.PTH_LINE:
+            hook.write_text(airflow_site.PTH_LINE)
+    return done

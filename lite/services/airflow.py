@@ -2,9 +2,8 @@
 
 Its metadata lives in a database ``airflow`` on the native PostgreSQL; it runs from
 its own virtual environment (``lite.airflow_venv``); the API server listens on
-127.0.0.1. The log servers bind every interface: Airflow hard-codes their host
-(``airflow.utils.serve_logs.core``), so we only move their ports; they answer
-requests signed with this instance's JWT secret only.
+127.0.0.1, and so do the log servers, whose host Airflow hard-codes to every interface
+(``lite.airflow_site`` moves them; ``lite.airflow_config`` moves their ports).
 """
 
 from __future__ import annotations

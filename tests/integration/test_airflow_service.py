@@ -166,13 +166,20 @@ def test_starts_on_loopback_with_every_component_healthy(airflow: AirflowService
         time.sleep(2)
     assert health == want
     assert airflow.password() and "login admin / " in airflow.describe()
-    listening = {
-        c.laddr.port: c.laddr.ip
-        for p in session_members(airflow.pid() or -1)
-        for c in p.net_connections("tcp")
-        if c.status == "LISTEN"
-    }
-    assert listening.get(PORT) == "127.0.0.1"
+
+    def listening() -> dict[int, str]:
+        return {
+            c.laddr.port: c.laddr.ip
+            for p in session_members(airflow.pid() or -1)
+            for c in p.net_connections("tcp") + p.net_connections("tcp6")
+            if c.status == "LISTEN"
+        }
+
+    # the API server and both log servers (Airflow binds the latter to every interface
+    # unless lite.airflow_site moves them), and nothing on another interface
+    ports = (PORT, *airflow_config.log_ports(PORT))
+    wait_for(lambda: set(ports) <= set(listening()), 60, "the log servers", interval=1)
+    assert listening() == dict.fromkeys(ports, "127.0.0.1")
     dags = {d["dag_id"]: d for d in Api(airflow).get("/dags")["dags"]}
     assert set(dags) >= {MEDALLION, "micro_batch_dashboard", "recommendation_training"}
     assert not any(d["is_paused"] for d in dags.values())
@@ -196,6 +203,9 @@ def test_runs_the_dashboard_micro_batch_on_its_own_schedule(
     assert (starts[1] - starts[0]).total_seconds() >= 29  # the 30 s timetable, not a burst
     client = notify.client(source.redis_url)
     assert client.get(notify.LAST_UPDATE_KEY) is not None
+    # where the API server would fetch a running task's log: the loopback the log server has
+    tasks = api.get(f"/dags/micro_batch_dashboard/dagRuns/{runs[0]['dag_run_id']}/taskInstances")
+    assert {t["hostname"] for t in tasks["task_instances"]} == {"127.0.0.1"}
 
 
 def test_catch_up_over_three_days_equals_three_cli_runs(
