@@ -26,7 +26,7 @@ def submit() -> None:
 
 @flink_app.command("cancel")
 def cancel() -> None:
-    """Cancel the alert job (its last checkpoint and Kafka offsets are kept)."""
+    """Cancel the alert job (its Kafka offsets stay committed; its checkpoints are deleted)."""
     from jobs import flink_alerts
     from lite.cli_common import load_settings as _settings
 

@@ -155,7 +155,7 @@ class Platform:
         self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
 
     def stop_streaming(self) -> None:
-        """Cancel the job (its checkpoint is kept) and drop the connector with its slot."""
+        """Cancel the job (its offsets stay committed) and drop the connector with its slot."""
         from jobs import flink_alerts
         from jobs.adapters import debezium
 
