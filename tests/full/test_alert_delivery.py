@@ -317,6 +317,22 @@ def test_a_lost_broker_is_retried_with_a_log_line_and_the_stream_resumes(
     assert retries and all(r.levelname == "WARNING" for r in retries)
 
 
+def first_consumer_is(stand_in: object, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The delivery's first consumer is ``stand_in``, the later ones real; what it opened."""
+    from jobs import alerts_kafka
+
+    real = alerts_kafka.open_consumer
+    opened: list[object] = []
+
+    def open_consumer(settings: Settings, group: str) -> object:
+        consumer = stand_in if not opened else real(settings, group)
+        opened.append(consumer)
+        return consumer
+
+    monkeypatch.setattr(alerts_kafka, "open_consumer", open_consumer)
+    return opened
+
+
 class StuckConsumer:
     """A consumer whose poll() never returns, as kafka-python 3.0.12's sometimes does, until
     close() fails its wait (what the library's own close does to its pending waits)."""
@@ -340,15 +356,8 @@ def test_a_hung_kafka_client_is_closed_by_the_watchdog_and_replaced(
 ) -> None:
     from jobs import alerts_kafka
 
-    real, stuck = alerts_kafka.open_consumer, StuckConsumer()
-    opened: list[object] = []
-
-    def open_consumer(settings: Settings, group: str):  # the first one hangs
-        consumer = stuck if not opened else real(settings, group)
-        opened.append(consumer)
-        return consumer
-
-    monkeypatch.setattr(alerts_kafka, "open_consumer", open_consumer)
+    stuck = StuckConsumer()
+    opened = first_consumer_is(stuck, monkeypatch)  # it hangs
     monkeypatch.setattr(alerts_kafka, "STALL_S", 1.0)
     sink, records = MemorySink(), alert_records(delivery, 0, 3)
     with delivering(delivery, [sink], group=group(), retry_every=0.2):
@@ -433,15 +442,8 @@ def test_a_stalled_consumer_is_reopened(
 ) -> None:
     from jobs import alerts_kafka
 
-    real, idle = alerts_kafka.open_consumer, IdleConsumer(delivery.alerts_topic, assigned)
-    opened: list[object] = []
-
-    def open_consumer(settings: Settings, group: str):  # the first one stalls
-        consumer = idle if not opened else real(settings, group)
-        opened.append(consumer)
-        return consumer
-
-    monkeypatch.setattr(alerts_kafka, "open_consumer", open_consumer)
+    idle = IdleConsumer(delivery.alerts_topic, assigned)
+    opened = first_consumer_is(idle, monkeypatch)  # it stalls
     # shorter than in production (5 s, 8 s) so the test is quick, but with room for the real
     # consumer that follows: its join takes 0.2-0.5 s here, its first fetch a few ms after
     monkeypatch.setattr(alerts_kafka, "PROBE_AFTER_IDLE_S", 1.5)
