@@ -260,7 +260,7 @@ def _remove_run_dir(settings: Settings, job_id: str, wait_s: float = 10.0) -> No
     folders behind: remove them. A folder still holding files is left alone."""
     from lite.services.flink import JobManager
 
-    run_dir = JobManager(settings).jobmanager_home / "checkpoints" / job_id
+    run_dir = JobManager(settings).checkpoint_dir / job_id
     deadline = time.monotonic() + wait_s
     while any(run_dir.glob("chk-*")) and time.monotonic() < deadline:
         time.sleep(0.2)

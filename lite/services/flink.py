@@ -94,6 +94,15 @@ class _FlinkProcess(Service):
         """Checkpoints live here, for both processes (the TaskManager writes state files)."""
         return self.settings.data_path / "services" / "flink-jobmanager"
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Each job's checkpoints, in a folder named by its job id."""
+        return self.jobmanager_home / "checkpoints"
+
+    @property
+    def savepoint_dir(self) -> Path:
+        return self.jobmanager_home / "savepoints"
+
     def install(self) -> str:
         return install()
 
@@ -103,10 +112,13 @@ class _FlinkProcess(Service):
         java_home()  # fail before launching, with the one-line reason
         shutil.rmtree(self.conf_dir, ignore_errors=True)
         self.conf_dir.mkdir(parents=True)
-        for path in ("log", "tmp"):
-            (self.home / path).mkdir(parents=True, exist_ok=True)
-        for path in ("checkpoints", "savepoints"):
-            (self.jobmanager_home / path).mkdir(parents=True, exist_ok=True)
+        for folder in (
+            self.home / "log",
+            self.home / "tmp",
+            self.checkpoint_dir,
+            self.savepoint_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
         template = string.Template((CONFIG_DIR / "config.yaml").read_text())
         (self.conf_dir / "config.yaml").write_text(template.substitute(self._values()))
         # Log4j's own ${sys:...} lookups: copied, not templated
@@ -121,8 +133,8 @@ class _FlinkProcess(Service):
             "taskmanager_memory": s.flink_taskmanager_memory,
             "taskmanager_id": taskmanager_id(s),
             "task_slots": str(TASK_SLOTS),
-            "checkpoint_dir": str(self.jobmanager_home / "checkpoints"),
-            "savepoint_dir": str(self.jobmanager_home / "savepoints"),
+            "checkpoint_dir": str(self.checkpoint_dir),
+            "savepoint_dir": str(self.savepoint_dir),
             "tmp_dir": str(self.home / "tmp"),
             "home": str(self.home),
         }

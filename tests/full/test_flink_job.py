@@ -205,7 +205,7 @@ def test_submit_is_idempotent_and_a_resubmitted_job_resumes(job_settings: Settin
 
     seen = checkpoints()
     wait_for(lambda: checkpoints() > seen, 60, "a checkpoint after the first alert", interval=0.5)
-    run_dir = JobManager(job_settings).jobmanager_home / "checkpoints" / job_id
+    run_dir = JobManager(job_settings).checkpoint_dir / job_id
     assert list(run_dir.glob("chk-*"))
     assert flink_alerts.cancel(job_settings) == [job_id]
     # the offsets live on in the consumer group: a cancelled run leaves no checkpoint behind

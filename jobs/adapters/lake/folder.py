@@ -61,9 +61,11 @@ class FolderLake(Lake):
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         base = self.root / bucket
-        if not base.is_dir():
+        # walk only the folder the prefix lies in, not the whole bucket
+        start = base / prefix.rpartition("/")[0]
+        if not start.is_dir():
             return []
-        keys = (p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+        keys = (p.relative_to(base).as_posix() for p in start.rglob("*") if p.is_file())
         return sorted(k for k in keys if k.startswith(prefix) and not _is_temp(k))
 
     def delete(self, bucket: str, key: str) -> None:
