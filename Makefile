@@ -7,18 +7,37 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps engines engines-full demo test test-unit bench lint fmt stop clean
+.PHONY: help install lock system-deps engines engines-full demo test test-unit bench lint fmt stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Every venv installs exact versions with hashes from config/locks/ (`make lock` refreshes
+# them), with uv: nothing is resolved on a user's machine. uv reads the platform's
+# certificate store, as pip does through its config (a network that re-signs TLS).
+LOCKS := config/locks
+UV := $(BIN)/uv
+export UV_SYSTEM_CERTS ?= 1
+UV_COMPILE := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+
+$(STAMP): pyproject.toml $(LOCKS)/shoplake.txt $(LOCKS)/uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCKS)/uv.txt
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode \
+		$(LOCKS)/shoplake.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv with shoplake and its dev tools
+install: $(STAMP) ## create .venv with shoplake and its dev tools, from the lock
+
+lock: install ## re-resolve config/locks/ (UPGRADE=1: newest versions); then run make test
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(LOCKS)/shoplake.txt
+	$(UV_COMPILE) pyproject.toml $(LOCKS)/airflow.in -o $(LOCKS)/airflow.txt
+	$(UV_COMPILE) $(LOCKS)/pyflink.in -o $(LOCKS)/pyflink.txt
+	{ echo "# uv, bootstrapped with pip by make install: its entry in shoplake.txt"; \
+	  awk '/^uv==/{p=1; print; next} p && /^ /{print; next} {p=0}' $(LOCKS)/shoplake.txt; \
+	} > $(LOCKS)/uv.txt
 
 # Debian packages: the browser for the dashboard test, Maven for the Java engines, wrk for
 # the API benchmark, docker-compose to validate the compose files. Installed with apt-get

@@ -103,6 +103,10 @@ def airflow_env(settings: Settings, home: Path, database: str, port: int) -> dic
             # standalone starts its components as `airflow ...` from PATH
             "PATH": f"{airflow_venv.bin_dir()}{os.pathsep}{env.get('PATH', '')}",
             "VIRTUAL_ENV": str(airflow_venv.venv_dir()),
+            # the venv is shared by checkouts: this one's jobs/, lite/ and dags/ come first
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(airflow_venv.REPO), env.get("PYTHONPATH", "")) if p
+            ),
         }
     )
     env.pop("PYTHONHOME", None)

@@ -19,7 +19,12 @@ from typing import Any
 
 BIND_HOST_ENV = "SHOPLAKE_AIRFLOW_BIND_HOST"
 EVERY_INTERFACE = ("", "0.0.0.0", "::")
-PTH_LINE = "import lite.airflow_site; lite.airflow_site.install()\n"
+# the venv is shared by every checkout with the same lock, and the checkout reaches it
+# through PYTHONPATH: without that (a user running the venv's python by hand) do nothing
+PTH_LINE = (
+    "import importlib.util as _u; "
+    "_u.find_spec('lite') and __import__('lite.airflow_site').airflow_site.install()\n"
+)
 
 
 def install() -> None:

@@ -1,45 +1,99 @@
 """A virtual environment of its own for an engine that pins libraries the project cannot share.
 
-Airflow and PyFlink each get one outside the repository. It is created once, under a file
-lock (two test sessions, or ``up`` and a test, must not pip-install into one venv at once),
-and a stamp written last says what it holds, so a half-finished install is redone and a
-change of what is wanted (a version, the project's pyproject) triggers a reinstall.
+Airflow and PyFlink each get one outside the repository, installed with uv from a lock file
+committed under ``config/locks/`` (exact versions and hashes, so nothing is resolved on a
+user's machine: no backtracking, the same packages every time). The folder is named after
+the lock's digest, so every checkout with the same lock shares one venv and a changed lock
+gets a new one. It is created once, under a file lock (two test sessions, or ``up`` and a
+test, must not install into one venv at once), byte-compiled at install (a first start is
+then as quick as later ones), and a stamp written last says what it holds, so a
+half-finished install is redone.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.errors import ServiceUnavailable
+from lite.services.engines import cache_dir
 
 log = logging.getLogger(__name__)
 
 INSTALL_TIMEOUT_S = 1800.0
+REPO = Path(__file__).resolve().parents[1]
+LOCKS = REPO / "config" / "locks"
+
+
+def uv_binary() -> str:
+    """The uv that ``make install`` put beside this interpreter (else one on PATH)."""
+    beside = Path(sys.executable).parent / "uv"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("uv")
+    if found is None:
+        raise ServiceUnavailable("uv is not installed: run `make install` (it pins uv)")
+    return found
+
+
+def uv_env() -> dict[str, str]:
+    """uv's environment: the platform's certificate store, as pip uses it."""
+    # a network that re-signs TLS adds its CA to the system store, which pip reads
+    # through its config; uv reads it only when asked
+    return {"UV_SYSTEM_CERTS": "1", **os.environ}
+
+
+def base_python() -> str:
+    """The interpreter a new venv is made from: the base of whatever runs us."""
+    return getattr(sys, "_base_executable", None) or sys.executable
 
 
 @dataclass(frozen=True)
 class PinnedVenv:
-    """``label`` (e.g. "Airflow 3.3.2"), ``pip install <requirements>`` into ``root()``."""
+    """``label`` (e.g. "Airflow 3.3.2"): the packages of ``config/locks/<lock>`` in a venv."""
 
     label: str
-    root: Callable[[], Path]  # a function: the location may come from the environment
-    requirements: Callable[[], list[str]]
-    wanted: Callable[[], str]  # the stamp's text for what the venv must hold
-    how_long: str = "about a minute"
-    cwd: Path | None = None
+    name: str  # the folder's prefix under the engine cache, e.g. "airflow-3.3.2"
+    lock: str  # file name under config/locks/
+    override_env: str  # a variable that names the folder instead
+    how_long: str = "under a minute"
+
+    @property
+    def lock_file(self) -> Path:
+        return LOCKS / self.lock
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.lock_file.read_bytes()).hexdigest()[:12]
+
+    def root(self) -> Path:
+        """``$<override_env>``, else ``~/.cache/shoplake/<name>-<lock digest>``."""
+        chosen = os.environ.get(self.override_env)
+        if chosen:
+            return Path(chosen).expanduser()
+        return cache_dir() / f"{self.name}-{self.digest()}"
 
     def python(self) -> Path:
         return self.root() / "bin" / "python"
 
+    def bin_dir(self) -> Path:
+        return self.root() / "bin"
+
+    def site_packages(self) -> list[Path]:
+        return sorted(self.root().glob("lib/python3*/site-packages"))
+
     def _stamp(self) -> Path:
         return self.root() / "shoplake-installed.txt"
+
+    def wanted(self) -> str:
+        return f"{self.lock} sha256 {self.digest()}\n"
 
     def installed(self) -> bool:
         stamp = self._stamp()
@@ -62,13 +116,23 @@ class PinnedVenv:
         t0, root = time.monotonic(), self.root()
         log_path = root.parent / f"{root.name}-install.log"
         log.info(
-            "installing %s into %s (%s, once); log %s", self.label, root, self.how_long, log_path
+            "installing %s into %s from %s (%s, once); log %s",
+            self.label,
+            root,
+            self.lock_file.relative_to(REPO),
+            self.how_long,
+            log_path,
         )
+        uv = uv_binary()
         steps: list[list[str]] = []
         if not self.python().exists():
-            # the base interpreter of whatever runs us (a venv's python makes a sibling venv)
-            steps.append([sys.executable, "-m", "venv", str(root)])
-        steps.append([str(self.python()), "-m", "pip", "install", "--quiet", *self.requirements()])
+            steps.append([uv, "venv", "--quiet", "--python", base_python(), str(root)])
+        steps.append(
+            [
+                *(uv, "pip", "sync", "--python", str(self.python())),
+                *("--require-hashes", "--compile-bytecode", str(self.lock_file)),
+            ]
+        )
         with log_path.open("wb") as out:
             for cmd in steps:
                 try:
@@ -78,7 +142,7 @@ class PinnedVenv:
                         stderr=subprocess.STDOUT,
                         check=True,
                         timeout=INSTALL_TIMEOUT_S,
-                        cwd=self.cwd,
+                        env=uv_env(),
                     )
                 except (OSError, subprocess.SubprocessError) as exc:
                     tail = log_path.read_text(errors="replace")[-1500:]
