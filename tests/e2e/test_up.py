@@ -3,84 +3,28 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from tests.support.platform_up import assert_nothing_left, free_ports, up_env, wait_until_up
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
-    # not under pytest's private tmp (0700): PostgreSQL runs as an unprivileged user when root
-    path = Path(tempfile.mkdtemp(prefix="shoplake-up-"))
-    path.chmod(0o755)
-    yield path / "data"
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def up_env(data: Path, **ports: int) -> dict[str, str]:
-    """The environment of an ``up`` under test: its data dir and free ports, nothing inherited.
-
-    ``ports`` are Settings fields ending in ``_port`` (``pg_port=...``); ``redis`` is a URL.
-    """
-    # PYTEST_* would switch NiceGUI into its own screen-test mode; TELEGRAM_* would send alerts
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SHOPLAKE_", "PYTEST_", "TELEGRAM_"))
-    }
-    env["SHOPLAKE_DATA_DIR"] = str(data)
-    redis = ports.pop("redis", None)
-    if redis is not None:
-        env["SHOPLAKE_REDIS_URL"] = f"redis://127.0.0.1:{redis}/0"
-    env.update({f"SHOPLAKE_{name.upper()}": str(port) for name, port in ports.items()})
-    return env
-
-
-def wait_until_up(up: subprocess.Popen, log: Path, timeout: float) -> str:
-    """Wait for ``up``'s "shoplake is up" line; its log so far."""
-    deadline = time.monotonic() + timeout
-    while "shoplake is up" not in log.read_text():
-        assert up.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.5)
-    return log.read_text()
-
-
-def assert_nothing_left(doomed: set[int], data: Path) -> None:
-    """No process of the platform runs on, and no pid file stays in its data dir."""
-    time.sleep(0.5)
-    left = [
-        p
-        for p in doomed
-        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-    ]
-    assert not left, [psutil.Process(p).cmdline() for p in left]
-    assert not list(data.rglob("*.pid")), list(data.rglob("*.pid"))
+def data_dir(tmp_path: Path) -> Path:
+    # under pytest's private tmp (0700): as root, PostgreSQL runs as its own user from a
+    # folder of its own and needs nothing here
+    return tmp_path / "data"
 
 
 def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, data_dir: Path) -> None:

@@ -1,0 +1,65 @@
+"""Driving ``shoplake up`` as a user does: free ports, its environment, its "up" line, cleanup."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def up_env(data: Path | None, base: dict[str, str] | None = None, **ports: int) -> dict[str, str]:
+    """The environment of an ``up`` under test: its data dir and free ports, nothing inherited.
+
+    ``data`` None keeps the default (``.shoplake`` in the folder ``up`` runs in); ``ports``
+    are Settings fields ending in ``_port`` (``pg_port=...``); ``redis`` is a URL.
+    """
+    # PYTEST_* would switch NiceGUI into its own screen-test mode; TELEGRAM_* would send alerts
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith(("SHOPLAKE_", "PYTEST_", "TELEGRAM_"))
+    }
+    if data is not None:
+        env["SHOPLAKE_DATA_DIR"] = str(data)
+    redis = ports.pop("redis", None)
+    if redis is not None:
+        env["SHOPLAKE_REDIS_URL"] = f"redis://127.0.0.1:{redis}/0"
+    env.update({f"SHOPLAKE_{name.upper()}": str(port) for name, port in ports.items()})
+    return env
+
+
+def wait_until_up(up: subprocess.Popen, log: Path, timeout: float) -> str:
+    """Wait for ``up``'s "shoplake is up" line; its log so far."""
+    deadline = time.monotonic() + timeout
+    while "shoplake is up" not in log.read_text():
+        assert up.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+    return log.read_text()
+
+
+def assert_nothing_left(doomed: set[int], data: Path) -> None:
+    """No process of the platform runs on, and no pid file stays in its data dir."""
+    time.sleep(0.5)
+    left = [
+        p
+        for p in doomed
+        if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not left, [psutil.Process(p).cmdline() for p in left]
+    assert not list(data.rglob("*.pid")), list(data.rglob("*.pid"))
