@@ -205,7 +205,8 @@ class Platform:
             self.children.append(child)
             self.say(f"{name:<9} started  pid {child.start():<7} log {child.log_file}")
 
-    def wait_for_dashboard(self, timeout: float = 45.0) -> bool:
+    def wait_for_dashboard(self, timeout: float = 180.0) -> bool:
+        # returns as soon as it answers; a first start on a new machine imports cold
         url = f"http://127.0.0.1:{self.options.dashboard_port}/health"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stop.is_set():
