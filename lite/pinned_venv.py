@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,31 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.errors import ServiceUnavailable
+from lite.locks import LOCKS, REPO, uv_binary, uv_env
 from lite.services.engines import cache_dir
 
 log = logging.getLogger(__name__)
 
 INSTALL_TIMEOUT_S = 1800.0
-REPO = Path(__file__).resolve().parents[1]
-LOCKS = REPO / "config" / "locks"
-
-
-def uv_binary() -> str:
-    """The uv that ``make install`` put beside this interpreter (else one on PATH)."""
-    beside = Path(sys.executable).parent / "uv"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("uv")
-    if found is None:
-        raise ServiceUnavailable("uv is not installed: run `make install` (it pins uv)")
-    return found
-
-
-def uv_env() -> dict[str, str]:
-    """uv's environment: the platform's certificate store, as pip uses it."""
-    # a network that re-signs TLS adds its CA to the system store, which pip reads
-    # through its config; uv reads it only when asked
-    return {"UV_SYSTEM_CERTS": "1", **os.environ}
 
 
 def base_python() -> str:

