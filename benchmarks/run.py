@@ -56,6 +56,7 @@ BENCHES: dict[str, tuple[list[str], str | None]] = {
     "api": (["--duration", "5" if QUICK else "30"], "bench_api_f16.json"),
     "trino": (["--days", "3" if QUICK else "30", "--rows-per-day", "50000"], "trino.json"),
     "streaming": (["--duration", "10" if QUICK else "60"], None),
+    "install": ([], "install.json"),
 }
 
 
