@@ -29,7 +29,13 @@ import pytest
 
 from lite.services import unprivileged
 from lite.services.engines import bin_dir as engine_bin_dir
-from tests.support.platform_up import assert_nothing_left, free_ports, up_env, wait_until_up
+from tests.support.platform_up import (
+    assert_nothing_left,
+    free_ports,
+    kill_platform,
+    up_env,
+    wait_until_up,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -221,7 +227,7 @@ def first_run(user: User, log: Path) -> None:
         assert up.wait(180) == 0, log.read_text()[-4000:]
     finally:
         if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
+            kill_platform(up, data)
     assert_nothing_left(doomed, data)
     # nothing of the private folder was opened to others on the way
     assert modes_above(clone, user.home) == modes_before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,13 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.platform_up import assert_nothing_left, free_ports, up_env, wait_until_up
+from tests.support.platform_up import (
+    assert_nothing_left,
+    free_ports,
+    kill_platform,
+    up_env,
+    wait_until_up,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +92,7 @@ def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, data_dir: Path) 
         assert up.wait(120) == 0, (tmp_path / "up.log").read_text()
     finally:
         if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
+            kill_platform(up, data)
         out.close()
     assert_nothing_left(doomed, data)
     assert "postgres  stopped" in (tmp_path / "up.log").read_text()
@@ -156,7 +161,7 @@ def test_up_full_streams_alerts_through_flink_and_stops_cleanly(
         assert up.wait(180) == 0, up_log.read_text()
     finally:
         if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
+            kill_platform(up, data)
         out.close()
     log = up_log.read_text()
     assert "alert job" in log and "cancelled" in log

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -63,3 +65,25 @@ def assert_nothing_left(doomed: set[int], data: Path) -> None:
     ]
     assert not left, [psutil.Process(p).cmdline() for p in left]
     assert not list(data.rglob("*.pid")), list(data.rglob("*.pid"))
+
+
+def kill_platform(up: subprocess.Popen, data: Path) -> None:
+    """After a failed test: SIGKILL ``up``, its children and its services (their own sessions).
+
+    Only what this run started: ``up``'s descendants and the PIDs in its data dir's pid
+    files, each with the session it leads (Airflow's components).
+    """
+    pids = {up.pid}
+    with contextlib.suppress(psutil.Error):
+        pids |= {p.pid for p in psutil.Process(up.pid).children(recursive=True)}
+    for pid_file in data.glob("**/*.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pids.add(int(pid_file.read_text().split()[0]))
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if os.getsid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        up.wait(10)
