@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,13 +22,28 @@ LAKE_BUCKETS = ("bronze", "silver", "gold")
 
 def is_loopback_url(url: str) -> bool:
     """True when the URL's host is this machine (localhost or a loopback address)."""
-    host = urlparse(url).hostname or ""
+    return is_loopback_host(urlparse(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses."""
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password (if any) left out: what may be printed or logged."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=f"{user}{host}{port}").geturl()
 
 
 class Settings(BaseSettings):
@@ -40,12 +56,16 @@ class Settings(BaseSettings):
     profile: Literal["lite", "full"] = "lite"
     data_dir: Path = Path(".shoplake")
     timezone: str = "UTC"
+    # where native servers listen; a container sets 0.0.0.0 (its ports are published on
+    # the host's loopback only), and PostgreSQL then requires pg_password
+    bind_host: str = "127.0.0.1"
 
     # source database; None means the native PostgreSQL below
     source_dsn: str | None = None
     pg_host: str = "127.0.0.1"
     pg_port: int = 5434
     pg_user: str = "shoplake"
+    pg_password: SecretStr | None = None
     pg_database: str = "shoplake"
 
     # lake: "s3://" (buckets bronze/silver/gold on the endpoint) or a folder path
@@ -60,6 +80,7 @@ class Settings(BaseSettings):
     s3_server: Literal["auto", "minio", "seaweedfs"] = "auto"
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: SecretStr | None = None  # added to redis_url when it has none
     airflow_port: int = 8080
     # full profile: SQL on the lake
     trino_port: int = 8088
@@ -101,6 +122,23 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
 
     @model_validator(mode="after")
+    def _redis_password_in_url(self) -> Settings:
+        parts = urlparse(self.redis_url)
+        if self.redis_password and parts.password is None:
+            secret = quote(self.redis_password.get_secret_value(), safe="")
+            self.redis_url = parts._replace(netloc=f":{secret}@{parts.netloc}").geturl()
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_open_postgres(self) -> Settings:
+        if self.native_postgres and not self.binds_loopback and not self.pg_password:
+            raise ValueError(
+                f"SHOPLAKE_BIND_HOST={self.bind_host} opens PostgreSQL beyond this host: "
+                "set SHOPLAKE_PG_PASSWORD"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_dev_secret_off_host(self) -> Settings:
         if (
             self.lake_is_s3
@@ -119,10 +157,17 @@ class Settings(BaseSettings):
         """The source database DSN: the configured one, else the native server."""
         if self.source_dsn:
             return self.source_dsn
-        return (
-            f"postgresql://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database}"
-            "?connect_timeout=5"
+        password = (
+            f":{quote(self.pg_password.get_secret_value(), safe='')}" if self.pg_password else ""
         )
+        return (
+            f"postgresql://{self.pg_user}{password}@{self.pg_host}:{self.pg_port}/"
+            f"{self.pg_database}?connect_timeout=5"
+        )
+
+    @property
+    def binds_loopback(self) -> bool:
+        return is_loopback_host(self.bind_host)
 
     @property
     def native_postgres(self) -> bool:
@@ -167,5 +212,10 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Process-wide settings; tests build their own ``Settings(...)`` instead."""
-    return Settings()
+    """Process-wide settings; tests build their own ``Settings(...)`` instead.
+
+    ``SHOPLAKE_SECRETS_DIR`` names a folder of secret files, one per setting
+    (``shoplake_pg_password``...), as containers receive them.
+    """
+    secrets_dir = os.environ.get("SHOPLAKE_SECRETS_DIR") or None
+    return Settings(_secrets_dir=secrets_dir)  # type: ignore[call-arg]

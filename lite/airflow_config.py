@@ -89,7 +89,7 @@ def airflow_env(settings: Settings, home: Path, database: str, port: int) -> dic
             # no asyncpg in the venv: psycopg 3 serves the async engine too
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url,
-            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__HOST": settings.bind_host,
             "AIRFLOW__API__PORT": str(port),
             # tasks reach the execution API here; it must match the API server's address
             "AIRFLOW__API__BASE_URL": base_url,
@@ -98,7 +98,7 @@ def airflow_env(settings: Settings, home: Path, database: str, port: int) -> dic
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
             # the log servers bind every interface unless lite.airflow_site moves them; their
             # address as components announce it must then be the same
-            airflow_site.BIND_HOST_ENV: "127.0.0.1",
+            airflow_site.BIND_HOST_ENV: settings.bind_host,
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lite.airflow_site.loopback_hostname",
             # standalone starts its components as `airflow ...` from PATH
             "PATH": f"{airflow_venv.bin_dir()}{os.pathsep}{env.get('PATH', '')}",

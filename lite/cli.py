@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 # Plain click-style usage errors (one line) instead of Rich boxes; must precede typer's import.
@@ -68,6 +69,39 @@ def services_stop(
 
     for st in manager.stop(_settings(), names or None):
         print(st.line())
+
+
+@services_app.command("run")
+def services_run(
+    name: Annotated[str, typer.Argument(help="one service, e.g. postgres")],
+) -> None:
+    """Run one native service in the foreground until SIGTERM (a container's command)."""
+    from lite.services import manager
+
+    code = manager.run_foreground(_settings(), name)
+    raise typer.Exit(code)
+
+
+@services_app.command("secrets")
+def services_secrets(
+    folder: Annotated[Path, typer.Argument(help="where to keep them (SHOPLAKE_SECRETS_DIR)")],
+) -> None:
+    """Generate this installation's service passwords once, into owner-only files."""
+    from lite import credentials
+
+    written = credentials.generate(folder)
+    kept = ", ".join(s for s in credentials.GENERATED if s not in written) or "none"
+    print(f"secrets in {folder}: generated {', '.join(written) or 'none'}; kept {kept}")
+
+
+@services_app.command("check")
+def services_check(
+    name: Annotated[str, typer.Argument(help="one service, e.g. postgres")],
+) -> None:
+    """Exit 0 when the service answers, 1 when not (a container's healthcheck)."""
+    from lite.services import manager
+
+    raise typer.Exit(0 if manager.answers(_settings(), name) else 1)
 
 
 @services_app.command("status")

@@ -78,6 +78,21 @@ def dashboard(
     serve(_settings(), host=host, port=port, poll_s=poll)
 
 
+def init(
+    seed_if_empty: Annotated[
+        bool, typer.Option("--seed-if-empty", help="seed 30 days of history when orders is empty")
+    ] = False,
+    catch_up_days: Annotated[
+        int, typer.Option(min=0, help="backfill missing lake days among the last N (0: none)")
+    ] = 30,
+) -> None:
+    """Prepare running services' data as ``up`` does: seed, catch the lake up, a first model."""
+    from lite.cli_common import load_settings as _settings
+    from lite.up import init_data
+
+    init_data(_settings(), seed_if_empty, catch_up_days, lambda s: print(s, flush=True))
+
+
 def up(
     simulate: Annotated[
         float | None,
@@ -125,3 +140,4 @@ def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
     app.command("dashboard")(dashboard)
     app.command("up")(up)
+    app.command("init")(init)

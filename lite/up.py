@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from jobs.errors import ShoplakeError, UsageError
-from jobs.settings import Settings
+from jobs.settings import Settings, without_password
 from lite.services import proc
 from lite.up_children import Child
 
@@ -102,6 +102,34 @@ def catch_up(settings: Settings, window: int, say: Callable[[str], None]) -> int
     return len(todo)
 
 
+def seed_if_empty(settings: Settings, say: Callable[[str], None]) -> None:
+    """Seed the shop's history when it has no orders yet."""
+    from jobs import seed as seed_job
+
+    say(seed_job.seed(settings, if_empty=True).line())
+
+
+def ensure_model(settings: Settings, say: Callable[[str], None]) -> None:
+    """Train a first model when the registry has none, so the API starts serving it."""
+    from jobs import training
+
+    try:
+        result = training.ensure_model(settings)
+    except ShoplakeError as exc:  # e.g. too few orders yet: the API serves popular items
+        say(f"no model trained yet: {exc}")
+        return
+    if result is not None:
+        say(result.line())
+
+
+def init_data(settings: Settings, seed: bool, window: int, say: Callable[[str], None]) -> None:
+    """What ``up`` does before its children start, for running services elsewhere (compose)."""
+    if seed:
+        seed_if_empty(settings, say)
+    catch_up(settings, window, say)
+    ensure_model(settings, say)
+
+
 class Platform:
     """The running platform: services started and children to stop."""
 
@@ -170,21 +198,10 @@ class Platform:
             self.say(f"debezium  could not remove the connector: {exc}")
 
     def seed(self) -> None:
-        from jobs import seed as seed_job
-
-        self.say(seed_job.seed(self.settings, if_empty=True).line())
+        seed_if_empty(self.settings, self.say)
 
     def ensure_model(self) -> None:
-        """Train a first model when the registry has none, so the API starts serving it."""
-        from jobs import training
-
-        try:
-            result = training.ensure_model(self.settings)
-        except ShoplakeError as exc:  # e.g. too few orders yet: the API serves popular items
-            self.say(f"no model trained yet: {exc}")
-            return
-        if result is not None:
-            self.say(result.line())
+        ensure_model(self.settings, self.say)
 
     def start_children(self) -> None:
         commands = available_commands()
@@ -230,7 +247,11 @@ class Platform:
             from lite.services.airflow import AirflowService
 
             lines.append(AirflowService(s).describe())
-        lines += [f"PostgreSQL {s.dsn.split('?')[0]}", f"Redis      {s.redis_url}"]
+        # never a password: the services print where they run, not how to log in
+        lines += [
+            f"PostgreSQL {without_password(s.dsn.split('?')[0])}",
+            f"Redis      {without_password(s.redis_url)}",
+        ]
         if self.streaming:
             lines += [
                 f"Flink UI   http://127.0.0.1:{s.flink_port}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -115,11 +116,11 @@ class Service(ABC):
 
     def status(self) -> ServiceStatus:
         if self.external:
-            return ServiceStatus(self.name, self._probe(), None, self.url, "external")
+            return ServiceStatus(self.name, self.answers(), None, self.url, "external")
         pid = self.pid()
         if pid is None:
             return ServiceStatus(self.name, False, None, self.url, self._note)
-        detail = self.describe() if self._probe() else "not answering"
+        detail = self.describe() if self.answers() else "not answering"
         return ServiceStatus(self.name, True, pid, self.url, detail)
 
     def start(self) -> ServiceStatus:
@@ -167,7 +168,44 @@ class Service(ABC):
                     stale.unlink(missing_ok=True)
         return ServiceStatus(self.name, False, None, self.url, f"stopped pid {pid}")
 
-    def _probe(self) -> bool:
+    def run_foreground(self) -> int:
+        """Run the server in the foreground (a container's main process); its exit code.
+
+        The server's output goes to ours; once it is healthy, ``ready`` runs and one line
+        says so; SIGTERM or SIGINT stop it as ``stop`` would (``stop_signal`` to its group).
+        """
+        if self.external:
+            raise ServiceUnavailable(f"{self.name}: settings point at an external server")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        child = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir(),
+            env=self.env(),
+            start_new_session=True,
+            **unprivileged.identity(self.run_as()),
+        )
+        proc.write_pid(self.pid_file, child.pid)
+
+        def forward(signum: int, frame: object) -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, self.stop_signal)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, forward)
+        try:
+            self._wait_healthy(child.pid, since=0)
+            self.ready()
+            log.info("%s ready on %s (pid %s)", self.name, self.url, child.pid)
+            return child.wait()
+        finally:
+            if child.poll() is None:
+                proc.terminate(child.pid, self.stop_signal, self.stop_timeout)
+            self.pid_file.unlink(missing_ok=True)
+
+    def answers(self) -> bool:
+        """One health probe; False also when the probe itself fails."""
         try:
             return self.healthy()
         except ServiceUnavailable:

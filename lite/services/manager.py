@@ -77,6 +77,18 @@ def start(settings: Settings, names: list[str] | None, full: bool = False) -> li
     return [svc.start() for svc in services(settings, names, full, starting=True)]
 
 
+def run_foreground(settings: Settings, name: str) -> int:
+    """Run the service ``name`` in the foreground until it is stopped; its exit code."""
+    (svc,) = services(settings, [name], full=True, starting=True)
+    return svc.run_foreground()
+
+
+def answers(settings: Settings, name: str) -> bool:
+    """One health probe of the service ``name``."""
+    (svc,) = services(settings, [name], full=True)
+    return svc.answers()
+
+
 def stop(settings: Settings, names: list[str] | None) -> list[ServiceStatus]:
     """Stop the services by their PIDs, in reverse start order."""
     return [svc.stop() for svc in reversed(services(settings, names, full=True))]

@@ -102,7 +102,7 @@ class Postgres(Service):
             "-D",
             str(self.data),
             "-c",
-            "listen_addresses=127.0.0.1",
+            f"listen_addresses={self.settings.bind_host}",
             "-c",
             f"port={self.settings.pg_port}",
             # empty means TCP only, when the data dir path is too long for a socket
@@ -175,10 +175,18 @@ class Postgres(Service):
             "--locale-provider=builtin",
             "--locale=C.UTF-8",
             "--lc-messages=C",
-            "--auth-local=trust",
-            "--auth-host=trust",
             "--no-instructions",
         ]
+        password = self.settings.pg_password
+        pwfile = self.workdir() / ".initdb-password"
+        if password is None:
+            cmd += ["--auth-local=trust", "--auth-host=trust"]
+        else:  # reachable beyond loopback (a container): passwords over TCP
+            pwfile.touch(mode=0o600)
+            pwfile.write_text(password.get_secret_value())
+            if unprivileged.needs_drop():
+                os.chown(pwfile, *self._owner_ids())
+            cmd += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         try:
             subprocess.run(
                 cmd,
@@ -194,16 +202,33 @@ class Postgres(Service):
             raise ServiceUnavailable(f"initdb failed: {output}") from exc
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ServiceUnavailable(f"initdb failed: {exc}") from exc
+        finally:
+            pwfile.unlink(missing_ok=True)
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(INCLUDE_LINE)
+        if password is not None and not self.settings.binds_loopback:
+            # initdb allows TCP from loopback only; a container's clients come from its network
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                for kind in ("all", "replication"):
+                    hba.write(f"host {kind} all 0.0.0.0/0 scram-sha-256\n")
+                    hba.write(f"host {kind} all ::/0 scram-sha-256\n")
 
     def _conninfo(self, dbname: str) -> str:
         s = self.settings
         if self.external:
             return s.dsn
         return psycopg.conninfo.make_conninfo(
-            host=s.pg_host, port=s.pg_port, user=s.pg_user, dbname=dbname, connect_timeout=2
+            host="127.0.0.1" if s.bind_host in ("0.0.0.0", "::") else s.bind_host,
+            port=s.pg_port,
+            user=s.pg_user,
+            password=s.pg_password.get_secret_value() if s.pg_password else None,
+            dbname=dbname,
+            connect_timeout=2,
         )
+
+    def _owner_ids(self) -> tuple[int, int]:
+        entry = unprivileged.ensure_user()
+        return entry.pw_uid, entry.pw_gid
 
     def healthy(self) -> bool:
         try:

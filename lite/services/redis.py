@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from jobs.errors import ServiceUnavailable
-from jobs.settings import Settings, is_loopback_url
+from jobs.settings import Settings, is_loopback_url, without_password
 from lite.services.base import Service
 
 
@@ -45,7 +45,7 @@ class RedisService(Service):
 
     @property
     def url(self) -> str:
-        return self.settings.redis_url
+        return without_password(self.settings.redis_url)
 
     @property
     def external(self) -> bool:
@@ -56,11 +56,15 @@ class RedisService(Service):
 
     def prepare(self) -> None:
         # a cache and a pub/sub bus: nothing worth persisting, so no RDB/AOF files
+        quoted = urlparse(self.settings.redis_url).password
+        password = unquote(quoted) if quoted else None
+        self.conf.touch(mode=0o600)  # it may hold the password
         self.conf.write_text(
-            f"bind 127.0.0.1\nport {self.port}\nprotected-mode yes\ndaemonize no\n"
-            f'dir "{self.home}"\nsave ""\nappendonly no\nlogfile ""\n'
+            f"bind {self.settings.bind_host}\nport {self.port}\nprotected-mode yes\n"
+            f'daemonize no\ndir "{self.home}"\nsave ""\nappendonly no\nlogfile ""\n'
             # keep the config path in the process title: that is how stop finds our PID
             'proc-title-template "{title} {listen-addr} {config-file}"\n'
+            + (f'requirepass "{password}"\n' if password else "")
         )
 
     def install(self) -> str:
@@ -72,8 +76,8 @@ class RedisService(Service):
     def healthy(self) -> bool:
         import redis
 
-        client = redis.Redis(
-            host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1
+        client = redis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=1, socket_connect_timeout=1
         )
         try:
             return bool(client.ping())

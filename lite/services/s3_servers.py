@@ -30,9 +30,9 @@ class MinioService(S3Service):
             "server",
             str(self.home / "minio"),
             "--address",
-            f"127.0.0.1:{s.s3_port}",
+            f"{s.bind_host}:{s.s3_port}",
             "--console-address",
-            f"127.0.0.1:{s.s3_console_port}",
+            f"{s.bind_host}:{s.s3_console_port}",
         ]
 
     def env(self) -> dict[str, str]:
@@ -109,7 +109,7 @@ class SeaweedService(S3Service):
             "server",
             f"-dir={data}",
             "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
+            f"-ip.bind={self.settings.bind_host}",
             "-s3",
             f"-s3.port={self.settings.s3_port}",
             f"-s3.config={self._config()}",
