@@ -50,8 +50,11 @@ class PinnedVenv:
     def lock_file(self) -> Path:
         return LOCKS / self.lock
 
+    def sha256(self) -> str:
+        return hashlib.sha256(self.lock_file.read_bytes()).hexdigest()
+
     def digest(self) -> str:
-        return hashlib.sha256(self.lock_file.read_bytes()).hexdigest()[:12]
+        return self.sha256()[:12]
 
     def root(self) -> Path:
         """``$<override_env>``, else ``~/.cache/shoplake/<name>-<lock digest>``."""
@@ -73,7 +76,8 @@ class PinnedVenv:
         return self.root() / "shoplake-installed.txt"
 
     def wanted(self) -> str:
-        return f"{self.lock} sha256 {self.digest()}\n"
+        # sha256sum's own format, so an image build can write the stamp with it
+        return f"{self.sha256()}  {self.lock}\n"
 
     def installed(self) -> bool:
         stamp = self._stamp()
