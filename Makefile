@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock system-deps engines engines-full demo test test-unit bench lint fmt stop clean
+.PHONY: help install lock docker-images system-deps engines engines-full demo test test-unit bench lint fmt stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,9 +41,10 @@ lock: install ## re-resolve config/locks/ (UPGRADE=1: newest versions); then run
 	} > $(LOCKS)/uv.txt
 
 # Debian packages: the browser for the dashboard test, Maven for the Java engines, wrk for
-# the API benchmark, docker-compose to validate the compose files. Installed with apt-get
+# the API benchmark, Docker's engine and debootstrap (the Debian base image where no image
+# registry answers) for the compose tests. Installed with apt-get
 # as root (or passwordless sudo); otherwise the line says what is missing.
-SYSTEM_PKGS := chromium chromium-driver maven wrk docker-compose
+SYSTEM_PKGS := chromium chromium-driver maven wrk docker-compose docker.io debootstrap
 system-deps: ## install the Debian packages the tests and benchmarks need, when missing
 	@missing=""; for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -54,8 +55,12 @@ system-deps: ## install the Debian packages the tests and benchmarks need, when 
 engines: install ## fetch/build the lite engines once (cached outside the repo)
 	$(BIN)/shoplake services install
 
-engines-full: install system-deps ## also the full-profile engines (Trino, Airflow's own venv)
+engines-full: install system-deps ## also the full-profile engines and the Docker CLI plugins
 	$(BIN)/shoplake services install --full
+	$(BIN)/shoplake docker install
+
+docker-images: install ## build the images compose.lite.yml runs (base image by debootstrap if need be)
+	$(BIN)/shoplake docker images --profile lite
 
 demo: engines ## start the platform: services, 30 days of data if empty, lake catch-up, dashboard, alerts, API, a 5 orders/s simulator
 	$(BIN)/shoplake up --seed-if-empty --simulate 5

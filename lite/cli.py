@@ -210,9 +210,9 @@ def status() -> None:
 
 
 # ---------------------------------------------------------------- feature command groups
-from lite import cli_alerts, cli_cdc, cli_flink, cli_live, cli_reco  # noqa: E402
+from lite import cli_alerts, cli_cdc, cli_docker, cli_flink, cli_live, cli_reco  # noqa: E402
 
-for _feature in (cli_live, cli_reco, cli_alerts, cli_cdc, cli_flink):
+for _feature in (cli_live, cli_reco, cli_alerts, cli_cdc, cli_flink, cli_docker):
     _feature.register(app)
 
 
