@@ -78,14 +78,15 @@ def dashboard(
     serve(_settings(), host=host, port=port, poll_s=poll)
 
 
-def init(
-    seed_if_empty: Annotated[
-        bool, typer.Option("--seed-if-empty", help="seed 30 days of history when orders is empty")
-    ] = False,
-    catch_up_days: Annotated[
-        int, typer.Option(min=0, help="backfill missing lake days among the last N (0: none)")
-    ] = 30,
-) -> None:
+SeedIfEmpty = Annotated[
+    bool, typer.Option("--seed-if-empty", help="seed 30 days of history when orders is empty")
+]
+CatchUpDays = Annotated[
+    int, typer.Option(min=0, help="backfill missing lake days among the last N (0: none)")
+]
+
+
+def init(seed_if_empty: SeedIfEmpty = False, catch_up_days: CatchUpDays = 30) -> None:
     """Prepare running services' data as ``up`` does: seed, catch the lake up, a first model."""
     from lite.cli_common import load_settings as _settings
     from lite.up import init_data
@@ -99,12 +100,8 @@ def up(
         typer.Option("--simulate", min=0.001, help="also run the simulator at RATE orders/s"),
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="also the full-profile services")] = False,
-    seed_if_empty: Annotated[
-        bool, typer.Option("--seed-if-empty", help="seed 30 days of history when orders is empty")
-    ] = False,
-    catch_up_days: Annotated[
-        int, typer.Option(min=0, help="backfill missing lake days among the last N (0: none)")
-    ] = 30,
+    seed_if_empty: SeedIfEmpty = False,
+    catch_up_days: CatchUpDays = 30,
     dashboard_port: Annotated[
         int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="dashboard port")
     ] = 8501,

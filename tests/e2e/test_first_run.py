@@ -31,6 +31,7 @@ from lite.services import unprivileged
 from lite.services.engines import bin_dir as engine_bin_dir
 from tests.support.platform_up import (
     assert_nothing_left,
+    copy_worktree,
     free_ports,
     kill_platform,
     up_env,
@@ -66,18 +67,7 @@ class User:
 def clone_worktree(target: Path) -> None:
     """``git clone`` of this checkout, with the working tree's files (committed or not)."""
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True, timeout=120)
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / os.fsdecode(name)
-        if src.is_file():
-            (target / src.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target / src.relative_to(ROOT))
+    copy_worktree(ROOT, target)
 
 
 def modes_above(path: Path, stop: Path) -> dict[Path, int]:

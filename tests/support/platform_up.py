@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,22 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def copy_worktree(root: Path, target: Path) -> None:
+    """Copy the files of ``root``'s working tree that git tracks or would track into ``target``."""
+    names = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.split(b"\0")
+    for name in filter(None, names):
+        src = root / os.fsdecode(name)
+        if src.is_file():
+            (target / src.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / src.relative_to(root))
 
 
 def up_env(data: Path | None, base: dict[str, str] | None = None, **ports: int) -> dict[str, str]:
