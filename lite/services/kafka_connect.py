@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
 from jobs.adapters.debezium import connect_url, rest
 from jobs.errors import ServiceUnavailable
-from lite.services import maven
+from lite.services import engines, maven
 from lite.services.base import Service
 from lite.services.kafka import VERSION, install_libs, java_command, java_home, render, rss_mb
 
@@ -55,8 +54,7 @@ def install_plugin() -> str:
         maven.fetch_with_dependencies("debezium", [DEBEZIUM], scratch / "lib")
         source = f"fetched {DEBEZIUM} with its runtime dependencies"
     else:
-        with tarfile.open(archive) as tar:
-            tar.extractall(scratch, filter="data")
+        engines.unpack(archive, scratch, "data")
         archive.unlink()  # Maven's local repository keeps a copy for a re-install
         scratch = _single_child(scratch)
         source = f"fetched {PLUGIN_ARCHIVE}"

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import string
-import tarfile
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import psycopg
 
 from jobs.adapters import trino as client
 from jobs.errors import ShoplakeError
-from lite.services import maven
+from lite.services import engines, maven
 from lite.services.base import Service
 from lite.services.java import JVM_DIRS, find_java_home
 
@@ -49,8 +48,7 @@ def install_server() -> str:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     # the tarball hard-links jars shared between plugins: unpack whole, then prune
-    with tarfile.open(archive) as tar:
-        tar.extractall(scratch, filter="tar")
+    engines.unpack(archive, scratch, "tar")
     unpacked = scratch / f"trino-server-{VERSION}"
     for plugin in (unpacked / "plugin").iterdir():
         if plugin.name not in PLUGINS:
