@@ -82,7 +82,7 @@ def job_config(settings: Settings, connector_jar: Path) -> dict[str, str]:
     """The Flink configuration the job is submitted with."""
     return {
         "execution.target": "remote",
-        "rest.address": "127.0.0.1",
+        "rest.address": settings.flink_host,
         "rest.port": str(settings.flink_port),
         "pipeline.name": job_name(settings),
         "pipeline.jars": connector_jar.as_uri(),
@@ -116,14 +116,14 @@ def job_spec(settings: Settings, connector_jar: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- REST
 def _rest(settings: Settings, path: str, method: str = "GET", timeout: float = 10.0) -> Any:
-    url = f"http://127.0.0.1:{settings.flink_port}{path}"
+    url = f"http://{settings.flink_host}:{settings.flink_port}{path}"
     request = urllib.request.Request(url, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             body = resp.read()
     except (OSError, ValueError) as exc:
         raise ServiceUnavailable(
-            f"Flink JobManager at http://127.0.0.1:{settings.flink_port} does not answer "
+            f"Flink JobManager at {settings.flink_host}:{settings.flink_port} does not answer "
             f"{method} {path} ({exc}); start it with `shoplake services start --full`"
         ) from exc
     return json.loads(body) if body.strip() else None

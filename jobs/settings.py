@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # where native servers listen; a container sets 0.0.0.0 (its ports are published on
     # the host's loopback only), and PostgreSQL then requires pg_password
     bind_host: str = "127.0.0.1"
+    # the name other processes reach this host's servers by (Kafka's advertised listener, a
+    # Flink TaskManager's address); a container sets its service name
+    advertised_host: str = "127.0.0.1"
 
     # source database; None means the native PostgreSQL below
     source_dsn: str | None = None
@@ -83,6 +86,7 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None  # added to redis_url when it has none
     airflow_port: int = 8080
     # full profile: SQL on the lake
+    trino_host: str = "127.0.0.1"
     trino_port: int = 8088
     trino_heap: str = "2560M"
     # full profile: the streaming side. kafka_bootstrap None means the native broker below
@@ -90,11 +94,13 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512M"
+    connect_host: str = "127.0.0.1"
     connect_port: int = 8083
     connect_heap: str = "512M"
     # Debezium's topic.prefix: changes of public.orders go to "<prefix>.public.orders"
     cdc_topic_prefix: str = "cdc"
     alerts_topic: str = "flink-alerts"
+    flink_host: str = "127.0.0.1"  # the JobManager: its REST API and its RPC address
     flink_port: int = 8081  # the JobManager's REST API and web UI
     flink_rpc_port: int = 6123
     flink_jobmanager_memory: str = "1024m"

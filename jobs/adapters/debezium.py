@@ -79,7 +79,7 @@ def heartbeat_topic(settings: Settings) -> str:
 
 
 def connect_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.connect_port}"
+    return f"http://{settings.connect_host}:{settings.connect_port}"
 
 
 def secrets_file(settings: Settings) -> Path:

@@ -21,7 +21,7 @@ VIEW_SCHEMA = "shoplake"  # the views `shoplake sql --engine trino` sees, as Duc
 
 
 def port(settings: Settings) -> int:
-    """Trino's HTTP port on 127.0.0.1 (``SHOPLAKE_TRINO_PORT``, 8088)."""
+    """Trino's HTTP port (``SHOPLAKE_TRINO_PORT``, 8088) on ``SHOPLAKE_TRINO_HOST``."""
     return settings.trino_port
 
 
@@ -31,14 +31,14 @@ def heap(settings: Settings) -> str:
 
 
 def url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{port(settings)}"
+    return f"http://{settings.trino_host}:{port(settings)}"
 
 
 # ---- the client
 def connect(settings: Settings, timeout: float = 120.0, schema: str = VIEW_SCHEMA) -> Any:
     """A DB-API connection to the lake catalog; bounded time, no retries."""
     return trino.dbapi.connect(
-        host="127.0.0.1",
+        host=settings.trino_host,
         port=port(settings),
         user=USER,
         catalog=LAKE_CATALOG,

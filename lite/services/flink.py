@@ -49,7 +49,7 @@ def java_home() -> Path:
 
 
 def rest_url(settings: Any) -> str:
-    return f"http://127.0.0.1:{settings.flink_port}"
+    return f"http://{settings.flink_host}:{settings.flink_port}"
 
 
 def rest_get(settings: Any, path: str, timeout: float = 2.0) -> Any:
@@ -127,6 +127,9 @@ class _FlinkProcess(Service):
     def _values(self) -> dict[str, str]:
         s = self.settings
         return {
+            "bind_host": s.bind_host,
+            "advertised_host": s.advertised_host,
+            "flink_host": s.flink_host,
             "rpc_port": str(s.flink_rpc_port),
             "rest_port": str(s.flink_port),
             "jobmanager_memory": s.flink_jobmanager_memory,

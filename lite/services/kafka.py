@@ -121,6 +121,8 @@ class Kafka(Service):
     def prepare(self) -> None:
         install_libs()
         values = {
+            "bind_host": self.settings.bind_host,
+            "advertised_host": self.settings.advertised_host,
             "kafka_port": str(self.settings.kafka_port),
             "controller_port": str(self.settings.kafka_controller_port),
             "data_dir": str(self.data_dir),

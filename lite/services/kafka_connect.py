@@ -105,6 +105,8 @@ class KafkaConnect(Service):
             )
         values = {
             "bootstrap_servers": self.settings.kafka_bootstrap_servers,
+            "bind_host": self.settings.bind_host,
+            "advertised_host": self.settings.advertised_host,
             "connect_port": str(self.settings.connect_port),
             "plugin_path": str(plugins_dir()),
         }

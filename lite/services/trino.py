@@ -114,6 +114,7 @@ class Trino(Service):
         s = self.settings
         pg = psycopg.conninfo.conninfo_to_dict(s.dsn)
         return {
+            "bind_host": s.bind_host,
             "port": str(client.port(s)),
             "heap": client.heap(s),
             "query_memory": _query_memory(client.heap(s)),
