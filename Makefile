@@ -60,8 +60,9 @@ engines-full: install system-deps ## also the full-profile engines and the Docke
 	$(BIN)/shoplake services install --full
 	$(BIN)/shoplake docker install
 
-docker-images: install ## build the images compose.lite.yml runs (base image by debootstrap if need be)
+docker-images: install ## build the images both compose files run (Debian base by debootstrap if need be)
 	$(BIN)/shoplake docker images --profile lite
+	$(BIN)/shoplake docker images --profile full
 
 demo: engines ## start the platform: services, 30 days of data if empty, lake catch-up, dashboard, alerts, API, a 5 orders/s simulator
 	$(BIN)/shoplake up --seed-if-empty --simulate 5
