@@ -58,6 +58,7 @@ def test_maven_coordinates() -> None:
 
 def test_config_templates_have_no_secrets_and_known_placeholders() -> None:
     known = {
+        "bind_host",
         "port",
         "heap",
         "query_memory",
