@@ -1,8 +1,9 @@
 """``docker compose -f compose.full.yml up`` for real: the streaming side in containers.
 
-An order that breaks a rule goes PostgreSQL -> Debezium -> Kafka -> Flink -> delivery and is
-printed on the alerts console exactly once; Trino answers the same gold numbers as DuckDB;
-``down -v`` leaves nothing (see conftest.py for the engine and the teardown checks).
+The lite checks from the host (a live dashboard, recommendations, Airflow's UI, a DAG run
+through its REST API); an order that breaks a rule goes PostgreSQL -> Debezium -> Kafka ->
+Flink -> delivery and is printed on the alerts console exactly once; Trino answers the same
+gold numbers as DuckDB; ``down -v`` leaves nothing (see conftest.py for the engine).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pytest
 from tests.docker.conftest import (
     Stack,
     alert_lines,
+    check_dag_run_writes_the_lake,
+    check_platform_from_host,
     console_states,
-    dashboard_is_live,
     insert_bad_order,
     running_stack,
 )
@@ -44,7 +46,11 @@ def test_every_service_is_healthy_and_the_one_shots_finished(stack: Stack) -> No
         assert running[name].startswith("exited"), running
     logs = stack.compose("logs", "--no-log-prefix", "flink-submit", "connect-register")
     assert "cdc.public.orders -> flink-alerts" in logs
-    wait_for(lambda: dashboard_is_live(stack), 240, "a live dashboard", interval=2)
+    check_platform_from_host(stack)
+
+
+def test_a_dag_run_triggered_through_airflow_writes_the_lake(stack: Stack) -> None:
+    check_dag_run_writes_the_lake(stack)
 
 
 def test_an_alert_goes_through_debezium_kafka_and_flink_exactly_once(stack: Stack) -> None:
