@@ -57,6 +57,7 @@ BENCHES: dict[str, tuple[list[str], str | None]] = {
     "trino": (["--days", "3" if QUICK else "30", "--rows-per-day", "50000"], "trino.json"),
     "streaming": (["--duration", "10" if QUICK else "60"], None),
     "install": ([], "install.json"),
+    "compose": (["--watch", "60" if QUICK else "180"], "compose.json"),
 }
 
 
