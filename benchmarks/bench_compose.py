@@ -30,7 +30,7 @@ import httpx
 
 from jobs.settings import Settings
 from lite import docker_images
-from lite.services.docker_engine import DockerEngine, running_engine
+from lite.services.docker_engine import engine_for
 from tests.support.platform_up import copy_worktree, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,13 +142,7 @@ def main() -> None:
     parser.add_argument("--watch", type=float, default=180.0)
     parser.add_argument("--skip-cold", action="store_true")
     args = parser.parse_args()
-    own = None
-    host = running_engine()
-    if host is None:
-        own = DockerEngine(Settings())
-        own.start()
-        host = own.url
-    try:
+    with engine_for(Settings()) as host:
         env = docker_images.docker_env(host)
         docker_images.install_plugins()
         docker_images.ensure_base_image(env)
@@ -156,9 +150,6 @@ def main() -> None:
         for profile in ("lite", "full"):
             report[profile] = run_stack(env, profile, args.watch)
             print(f"{profile}: {report[profile]}", file=sys.stderr)
-    finally:
-        if own is not None:
-            own.stop()
     report["load_avg"] = list(os.getloadavg())
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

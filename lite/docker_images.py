@@ -54,11 +54,13 @@ def docker_env(host: str) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: float = TIMEOUT_S) -> str:
+def run(
+    cmd: list[str], env: dict[str, str], timeout: float = TIMEOUT_S, cwd: str | None = None
+) -> str:
     """Run ``cmd``; its output, or a ServiceUnavailable with the tail of it."""
     try:
         done = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ServiceUnavailable(f"{' '.join(cmd[:3])} failed: {exc}") from exc
@@ -113,14 +115,7 @@ def _build_plugin(name: str, module: str, version: str, package: str, variable: 
     with tempfile.TemporaryDirectory() as tmp:
         built = Path(tmp) / name
         cmd = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(built), package]
-        try:
-            done = subprocess.run(
-                cmd, cwd=info["Dir"], env=env, capture_output=True, text=True, timeout=TIMEOUT_S
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ServiceUnavailable(f"building {name} failed: {exc}") from exc
-        if done.returncode != 0:
-            raise ServiceUnavailable(f"building {name} failed:\n{done.stderr[-3000:]}")
+        run(cmd, env, cwd=info["Dir"])
         shutil.move(built, target)
     target.chmod(0o755)
 

@@ -7,9 +7,11 @@ cache, so images survive between runs), socket and pid file, and stops it by PID
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -42,6 +44,24 @@ def running_engine() -> str | None:
     if SYSTEM_SOCKET.exists() and ping(SYSTEM_SOCKET):
         return f"unix://{SYSTEM_SOCKET}"
     return None
+
+
+@contextlib.contextmanager
+def engine_for(settings: Settings) -> Iterator[str]:
+    """DOCKER_HOST of an engine while the block runs: one that answers, else our own dockerd.
+
+    Ours is started here (root only; ServiceUnavailable otherwise) and stopped by PID after.
+    """
+    found = running_engine()
+    if found:
+        yield found
+        return
+    own = DockerEngine(settings)
+    own.start()
+    try:
+        yield own.url
+    finally:
+        own.stop()
 
 
 class DockerEngine(Service):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -26,7 +25,7 @@ import pytest
 
 from jobs.errors import ServiceUnavailable
 from lite import docker_images
-from lite.services.docker_engine import DockerEngine, running_engine
+from lite.services.docker_engine import engine_for
 from tests.conftest import settings_for_tests
 from tests.support.alerts_runner import wait_for
 from tests.support.platform_up import free_ports
@@ -73,21 +72,12 @@ class Stack:
 @pytest.fixture(scope="session")
 def engine() -> Iterator[str]:
     """DOCKER_HOST of an engine: one that runs, or our own dockerd (root)."""
-    found = running_engine()
-    if found:
-        yield found
-        return
-    if os.geteuid() != 0:
-        pytest.skip("no Docker engine answers and starting one needs root")
-    own = DockerEngine(settings_for_tests())
-    try:
-        own.start()
-    except ServiceUnavailable as exc:
-        pytest.skip(f"no Docker engine could be started here: {exc}")
-    try:
-        yield own.url
-    finally:
-        own.stop()
+    with contextlib.ExitStack() as stack:
+        try:
+            host = stack.enter_context(engine_for(settings_for_tests()))
+        except ServiceUnavailable as exc:
+            pytest.skip(f"no Docker engine answers and none could be started here: {exc}")
+        yield host
 
 
 @contextlib.contextmanager
