@@ -162,6 +162,7 @@ def pandas_silver(lake: Lake, day: dt.date) -> None:
         ("missing_order_id", missing("order_id")),
         ("missing_customer_id", missing("customer_id")),
         ("missing_status", missing("status")),
+        ("missing_order_date", df["order_date"].isna()),
         ("invalid_quantity", df["quantity"].isna() | (df["quantity"] <= 0)),
         ("missing_price", price.isna()),
         ("duplicate_order_id", is_dup),

@@ -162,11 +162,23 @@ class Pipeline:
         table = source_db.read_orders_for_day(self.settings.dsn, day, self.settings.timezone)
         table = add_bronze_metadata(table, run_id, dt.datetime.now(dt.UTC))
         uri = self.lake.write_table(BRONZE_ORDERS, day, table)
+        with source_db.session(self.settings.dsn) as conn:
+            unplaced, examples = source_db.unplaceable_orders(conn)
+        if unplaced:
+            log.warning(
+                "%d source orders have no usable order_date, updated_at nor created_at "
+                "(NULL or infinite), so no day's extract can take them (e.g. %s): set one of "
+                "them in the source and they land on that day",
+                unplaced,
+                ", ".join(examples),
+            )
         return {
             "step": "extract",
             "date": day.isoformat(),
             "run_id": run_id,
             "rows": table.num_rows,
+            "undated": table.column("order_date").null_count,  # silver quarantines them
+            "unplaceable_in_source": unplaced,
             "path": uri,
         }
 
@@ -260,6 +272,7 @@ class Pipeline:
             seconds[name] = round(time.perf_counter() - t0, 4)
         report = dict(results["validate"])
         report["run_id"] = results["extract"]["run_id"]
+        report["source"] = {k: results["extract"][k] for k in ("undated", "unplaceable_in_source")}
         report["seconds"] = seconds
         return report
 

@@ -264,18 +264,58 @@ def orders_bulk_mode(conn: psycopg.Connection) -> Iterator[None]:
 EXTRACT_ROUTES = ("auto", "duckdb", "copy-csv")
 
 
+_TIMESTAMPS = ("order_date", "created_at", "updated_at")
+_NUMERICS = ("price", "total")
+# Where a row without a usable order_date lands: the day of its last change, else of its
+# creation. A row with none of the three (all NULL or infinite) cannot be placed on a day:
+# ``unplaceable_orders`` counts them and the extract warns (see README "Data quality").
+_PLACED_AT = (
+    "coalesce("
+    + ", ".join(
+        f"CASE WHEN isfinite({c}) THEN {c} END" for c in ("order_date", "updated_at", "created_at")
+    )
+    + ")"
+)
+# equalities rather than isfinite(): the order_date index serves both terms
+_UNDATED = "(order_date IS NULL OR order_date IN ('infinity', '-infinity'))"
+
+
+def _extract_column(col: str) -> str:
+    """A column as it can travel through Arrow: PostgreSQL's +-infinity timestamps and numeric
+    NaN have no Arrow value, so they come through as NULL (silver then quarantines the row:
+    ``missing_order_date``, ``missing_price``) instead of failing the whole day."""
+    if col in _TIMESTAMPS:
+        return f"CASE WHEN isfinite({col}) THEN {col} END AS {col}"
+    if col in _NUMERICS:
+        return f"CASE WHEN {col} = 'NaN' THEN NULL ELSE {col} END AS {col}"
+    return col
+
+
 def orders_day_sql(day: dt.date, tz: str = "UTC") -> str:
     """``SELECT`` of one local day of orders (a range on the order_date index).
 
-    The bounds are inlined because COPY takes no parameters; they are formatted from
-    datetimes, never from user text.
+    Every row lands on exactly one day: its ``order_date``'s, or, when that is NULL or
+    infinite, the day of its ``updated_at`` (else ``created_at``). The bounds are inlined
+    because COPY takes no parameters; they are formatted from datetimes, never from user text.
     """
     start, end = day_window(day, tz)
-    cols = ", ".join(ORDER_COLUMNS)
+    cols = ", ".join(_extract_column(c) for c in ORDER_COLUMNS)
+    lo, hi = f"'{start.isoformat()}'", f"'{end.isoformat()}'"
     return (
         f"SELECT {cols} FROM orders "
-        f"WHERE order_date >= '{start.isoformat()}' AND order_date < '{end.isoformat()}'"
+        f"WHERE (order_date >= {lo} AND order_date < {hi}) "
+        f"OR ({_UNDATED} AND {_PLACED_AT} >= {lo} AND {_PLACED_AT} < {hi})"
     )
+
+
+def unplaceable_orders(conn: psycopg.Connection, limit: int = 5) -> tuple[int, list[str]]:
+    """How many orders have no usable order_date, updated_at nor created_at, and a few ids."""
+    rows = conn.execute(
+        f"SELECT order_id, count(*) OVER () FROM orders WHERE {_UNDATED} AND {_PLACED_AT} IS NULL "
+        "ORDER BY order_id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return (int(rows[0][1]) if rows else 0), [str(r[0]) for r in rows]
 
 
 def read_orders_for_day(

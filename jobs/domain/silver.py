@@ -6,6 +6,8 @@ bronze Parquet on S3 in the job: they only ever see a ``DuckDBPyRelation``.
 Decisions the SPEC leaves open:
 
 * "missing" text means NULL, empty or only spaces.
+* ``order_date`` NULL (NULL or +-infinity in the source; such rows are extracted on the day
+  of their last change) is ``missing_order_date``: the order's day is unknown, not guessed.
 * ``quantity`` NULL is rejected like ``quantity <= 0`` (``invalid_quantity``);
   ``price`` NULL is rejected (``missing_price``) rather than guessed.
 * duplicates: among rows sharing a non-missing ``order_id`` the latest
@@ -46,6 +48,7 @@ REJECT_RULES: tuple[tuple[str, str], ...] = (
     ("missing_order_id", _missing("order_id")),
     ("missing_customer_id", _missing("customer_id")),
     ("missing_status", _missing("status")),
+    ("missing_order_date", "(order_date IS NULL)"),
     ("invalid_quantity", "(quantity IS NULL OR quantity <= 0)"),
     ("missing_price", "(price IS NULL)"),
     (

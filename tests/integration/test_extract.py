@@ -146,3 +146,38 @@ def test_unreachable_database(route: str) -> None:
 def test_missing_table_is_a_clear_error(pg_settings: Settings) -> None:
     with pytest.raises(ServiceUnavailable, match="orders"):
         source_db.read_orders_for_day(pg_settings.dsn, DAY, route="copy-csv")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_row_lands_on_a_day_even_without_a_usable_order_date(
+    pg_settings: Settings, route: str
+) -> None:
+    """NULL/infinite order dates land on the day of their last change; values Arrow cannot
+    hold (infinite timestamps, numeric NaN) come through as NULL instead of failing the day."""
+    day = dt.date(2024, 6, 1)
+    noon = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC)
+    rows = [
+        # order_id, order_date, price, total, created_at, updated_at
+        ("N-null-date", None, "5.00", "5.00", noon, noon),
+        ("N-inf-date", "infinity", "5.00", "5.00", noon, noon),
+        ("N-neg-inf-date", "-infinity", "5.00", "5.00", None, noon),
+        ("N-created-only", None, "5.00", "5.00", noon, None),
+        ("N-inf-updated", noon, "5.00", "5.00", noon, "infinity"),
+        ("N-nan-price", noon, "NaN", "NaN", noon, noon),
+        ("N-other-day", None, "5.00", "5.00", noon, noon + dt.timedelta(days=1)),
+    ]
+    with source_db.session(pg_settings.dsn) as conn:
+        source_db.ensure_schema(conn)
+        for oid, when, price, total, created, updated in rows:
+            conn.execute(
+                INSERT, (oid, when, "C1", "p", price, 1, total, "completed", created, updated)
+            )
+        conn.commit()
+    table = source_db.read_orders_for_day(pg_settings.dsn, day, "UTC", route=route)
+    got = {r["order_id"]: r for r in table.to_pylist()}
+    assert set(got) == {oid for oid, *_ in rows} - {"N-other-day"}
+    assert got["N-inf-date"]["order_date"] is None and got["N-null-date"]["order_date"] is None
+    assert got["N-inf-updated"]["updated_at"] is None
+    assert got["N-nan-price"]["price"] is None and got["N-nan-price"]["total"] is None
+    later = source_db.read_orders_for_day(pg_settings.dsn, day + dt.timedelta(days=1), "UTC")
+    assert later.column("order_id").to_pylist() == ["N-other-day"]

@@ -245,3 +245,35 @@ def test_unreachable_postgres_is_a_service_error(s3_settings: Settings):
     with pytest.raises(ServiceUnavailable) as err:
         medallion.extract(down, DAY)
     assert "pw-secret" not in str(err.value)
+
+
+def test_every_source_order_lands_in_bronze_or_is_reported(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    """Orders with a NULL or infinite order_date reach bronze on the day of their last change
+    and are quarantined as missing_order_date; a NaN price is quarantined, not a failed day;
+    an order with no usable timestamp at all is counted and named in a warning."""
+    noon = dt.datetime.combine(DAY, dt.time(12), tzinfo=dt.UTC)
+    odd = [
+        ("X-null-date", None, "5.00", noon),
+        ("X-inf-date", "infinity", "5.00", noon),
+        ("X-nan-price", noon, "NaN", noon),
+        ("X-no-time", None, "5.00", None),
+    ]
+    with psycopg.connect(settings.dsn) as conn:
+        for oid, when, price, changed in odd:
+            conn.execute(
+                "INSERT INTO orders (order_id, order_date, customer_id, product_id, price,"
+                " quantity, total, status, created_at, updated_at)"
+                " VALUES (%s, %s, 'C1', 'P1', %s, 1, %s, 'completed', %s, %s)",
+                (oid, when, price, price, changed, changed),
+            )
+    with caplog.at_level("WARNING", logger="jobs.medallion"):
+        report = medallion.run_date(settings, DAY)
+    rejected = {r["order_id"]: r["_reject_reason"] for r in rows(settings, REJECTED_ORDERS, DAY)}
+    assert rejected["X-null-date"] == rejected["X-inf-date"] == "missing_order_date"
+    assert rejected["X-nan-price"] == "missing_price"
+    assert "X-no-time" not in rejected
+    assert report["source"] == {"undated": 2, "unplaceable_in_source": 1}
+    assert "X-no-time" in caplog.text and "1 source orders have no usable" in caplog.text
+    assert report["counts"]["bronze"] == report["counts"]["silver"] + report["counts"]["rejected"]

@@ -54,6 +54,12 @@ def test_missing_or_empty_status_rejected(value):
     assert reasons_of([order(1, status=value)]) == ["missing_status"]
 
 
+def test_missing_order_date_rejected():
+    """An order without a usable date (NULL, or infinite in the source) lands in bronze for the
+    day of its last change; silver quarantines it rather than guessing its date."""
+    assert reasons_of([order(1, order_date=None)]) == ["missing_order_date"]
+
+
 @pytest.mark.parametrize("value", [0, -1, -2_147_483_648, None])
 def test_non_positive_or_missing_quantity_rejected(value):
     assert reasons_of([order(1, quantity=value, total=Decimal("0"))]) == ["invalid_quantity"]
@@ -156,6 +162,7 @@ def test_reject_reasons_are_the_documented_ones():
         "missing_order_id",
         "missing_customer_id",
         "missing_status",
+        "missing_order_date",
         "invalid_quantity",
         "missing_price",
         "duplicate_order_id",
