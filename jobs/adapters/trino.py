@@ -34,6 +34,18 @@ def url(settings: Settings) -> str:
     return f"http://{settings.trino_host}:{port(settings)}"
 
 
+def answering(settings: Settings, timeout: float = 2.0) -> bool:
+    """Whether a Trino of this installation (its host and port) is up and past its start."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url(settings)}/v1/info", timeout=timeout) as resp:
+            return json.load(resp).get("starting") is False
+    except (OSError, ValueError):
+        return False
+
+
 # ---- the client
 def connect(settings: Settings, timeout: float = 120.0, schema: str = VIEW_SCHEMA) -> Any:
     """A DB-API connection to the lake catalog; bounded time, no retries."""

@@ -139,12 +139,20 @@ def sync_partitions(cur: Any) -> None:
 
 
 def after_medallion(settings: Settings) -> None:
-    """Hook after a medallion step: in the full profile, Trino sees the new partitions.
+    """Hook after a medallion step: a running Trino sees the new partitions at once.
 
-    Best effort: a Trino that is down misses nothing, since the service registers the
-    whole lake again whenever it starts.
+    Whether to sync follows Trino itself, not ``SHOPLAKE_PROFILE``: a ``shoplake services
+    start --full`` Trino is synced by a lite-profile run too. Best effort: a Trino that is
+    down misses nothing, since the service registers the whole lake again whenever it starts.
     """
-    if settings.profile != "full" or not settings.lake_is_s3:
+    if not settings.lake_is_s3:
+        return
+    if not client.answering(settings):
+        if settings.profile == "full":
+            log.warning(
+                "Trino at %s is not answering: partitions not synced (done when it starts)",
+                client.url(settings),
+            )
         return
     try:
         try:
@@ -154,3 +162,5 @@ def after_medallion(settings: Settings) -> None:
             register(settings, timeout=60)
     except ShoplakeError as exc:
         log.warning("Trino partitions not synced (done again when Trino starts): %s", exc)
+        return
+    log.info("Trino at %s is running: partitions synced", client.url(settings))

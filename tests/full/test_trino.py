@@ -94,10 +94,16 @@ def _trino_days(settings: Settings) -> set[Any]:
     return {r[0] for r in trino.query(settings, "SELECT date FROM daily_summary")[1]}
 
 
-def test_new_partitions_visible_after_a_medallion_run(lake: Settings) -> None:
+def test_new_partitions_visible_after_a_medallion_run(
+    lake: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     assert END not in _trino_days(lake)
-    medallion.run_date(lake, END)  # no registration step of our own: the job's hook does it
+    # without SHOPLAKE_PROFILE=full: the sync follows the running Trino, not the setting
+    lite = lake.model_copy(update={"profile": "lite"})
+    with caplog.at_level("INFO", logger="jobs.adapters.trino_tables"):
+        medallion.run_date(lite, END)  # no registration step of our own: the job's hook does it
     assert END in _trino_days(lake)
+    assert f"Trino at {trino.url(lake)} is running: partitions synced" in caplog.text
     assert (
         trino.query(lake, f"SELECT count(*) FROM silver_orders WHERE date = DATE '{END}'")[1]
         == sql.run_sql(lake, f"SELECT count(*) FROM silver_orders WHERE date = DATE '{END}'").rows
