@@ -201,12 +201,15 @@ def sql(
 def status() -> None:
     """What runs, where, and how fresh the lake is."""
     from jobs import medallion
+    from jobs.adapters import cdc_slots
     from lite.services import manager
 
     settings = _settings()
     for st in manager.status(settings, None):
         print(st.line())
     print(medallion.freshness_line(settings))
+    for line in cdc_slots.slot_lines(settings.dsn):
+        print(line)
 
 
 # ---------------------------------------------------------------- feature command groups

@@ -183,7 +183,14 @@ class Platform:
         self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
 
     def stop_streaming(self) -> None:
-        """Cancel the job (its offsets stay committed) and drop the connector with its slot."""
+        """Cancel the job (its offsets stay committed); keep the connector and its slot.
+
+        The slot holds every change made while the platform is stopped, and the connector
+        resumes from its committed offset at the next start: nothing is lost, and a change
+        replayed twice gives the same ``alert_id``, which the ledger stores once. The WAL the
+        slot may pin is bounded by ``max_slot_wal_keep_size``; ``shoplake status`` shows it,
+        and ``shoplake cdc unregister`` releases it.
+        """
         from jobs import flink_alerts
         from jobs.adapters import debezium
 
@@ -192,10 +199,10 @@ class Platform:
                 self.say(f"flink     alert job {job_id} cancelled")
         except ShoplakeError as exc:
             self.say(f"flink     could not cancel the alert job: {exc}")
-        try:
-            self.say("debezium  removed " + ", ".join(debezium.unregister(self.settings)))
-        except ShoplakeError as exc:
-            self.say(f"debezium  could not remove the connector: {exc}")
+        self.say(
+            f"debezium  connector kept: slot {debezium.slot_name(self.settings)} holds the "
+            "changes until the next start (shoplake cdc unregister releases it)"
+        )
 
     def seed(self) -> None:
         seed_if_empty(self.settings, self.say)

@@ -2,7 +2,9 @@
 
 ``register`` is what makes CDC run without a manual ``curl``: it PUTs the connector's config
 to Kafka Connect's REST API (idempotent) and waits until the connector and its task run.
-``unregister`` removes it *and* its replication slot, which would otherwise pin WAL forever.
+``unregister`` removes it *and* its replication slot. ``shoplake up --full`` does not: it keeps
+both across a stop so that no change is lost (the WAL a slot pins is bounded by
+``max_slot_wal_keep_size``; ``shoplake status`` shows it).
 
 Choices in the config (``config/kafka/debezium-postgres.json``):
 - ``pgoutput``: built into PostgreSQL, no server plugin to install;
