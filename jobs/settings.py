@@ -129,6 +129,39 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _redis_password_in_url(self) -> Settings:
+        return self.with_installation_secrets()
+
+    def installation_secret_file(self, field: str) -> Path:
+        """Where this installation keeps a generated secret (owner-only; never printed)."""
+        return self.data_path / "secrets" / f"shoplake_{field}"
+
+    def installation_secrets(self) -> tuple[str, ...]:
+        """The secrets of native servers this installation runs: generated at their first start."""
+        wanted = []
+        if self.native_postgres:
+            wanted.append("pg_password")
+        if is_loopback_url(self.redis_url) and urlparse(self.redis_url).password is None:
+            wanted.append("redis_password")
+        return tuple(wanted)
+
+    def with_installation_secrets(self) -> Settings:
+        """Fill unset native-server passwords from the installation's files; Redis's into its URL.
+
+        A value set in the environment wins. Returns ``self`` (updated in place, so a caller
+        holding these settings sees the secrets a first start just generated).
+        """
+        for field in self.installation_secrets():
+            if getattr(self, field) is not None:
+                continue
+            path = self.installation_secret_file(field)
+            try:
+                value = path.read_text().strip()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ValueError(f"cannot read the secret in {path}: {exc.strerror}") from None
+            if value:
+                setattr(self, field, SecretStr(value))
         parts = urlparse(self.redis_url)
         if self.redis_password and parts.password is None:
             secret = quote(self.redis_password.get_secret_value(), safe="")

@@ -11,6 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
+from jobs.settings import Settings
+
 # the settings that guard a service reachable from other containers
 GENERATED = ("pg_password", "s3_secret_key", "redis_password", "api_token")
 
@@ -19,11 +21,12 @@ def secret_file(folder: Path, setting: str) -> Path:
     return folder / f"shoplake_{setting}"
 
 
-def generate(folder: Path) -> list[str]:
+def generate(folder: Path, wanted: tuple[str, ...] = GENERATED) -> list[str]:
     """Write a random value for each missing secret (mode 0600); the settings written."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
     written = []
-    for setting in GENERATED:
+    for setting in wanted:
         path = secret_file(folder, setting)
         if path.exists() and path.stat().st_size:
             continue
@@ -31,4 +34,19 @@ def generate(folder: Path) -> list[str]:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(24))
         written.append(setting)
+    return written
+
+
+def ensure_installation(settings: Settings) -> list[str]:
+    """Generate the passwords of this installation's native PostgreSQL and Redis once.
+
+    They live in ``<data dir>/secrets`` (0700, files 0600); ``settings`` picks them up in
+    place, and every later process reads them from there (``Settings`` does). Returns the
+    settings generated now (names only: the values are never shown).
+    """
+    wanted = tuple(f for f in settings.installation_secrets() if getattr(settings, f) is None)
+    if not wanted:
+        return []
+    written = generate(settings.installation_secret_file(wanted[0]).parent, wanted)
+    settings.with_installation_secrets()
     return written

@@ -74,11 +74,17 @@ def install(settings: Settings, full: bool = False) -> list[str]:
 
 def start(settings: Settings, names: list[str] | None, full: bool = False) -> list[ServiceStatus]:
     """Start the services (idempotent) and wait until each is healthy."""
+    from lite import credentials
+
+    credentials.ensure_installation(settings)  # first start: passwords for PostgreSQL, Redis
     return [svc.start() for svc in services(settings, names, full, starting=True)]
 
 
 def run_foreground(settings: Settings, name: str) -> int:
     """Run the service ``name`` in the foreground until it is stopped; its exit code."""
+    from lite import credentials
+
+    credentials.ensure_installation(settings)
     (svc,) = services(settings, [name], full=True, starting=True)
     return svc.run_foreground()
 

@@ -117,8 +117,13 @@ class Postgres(Service):
             self._sweep_orphans()
             unprivileged.make_instance(self.home, owner)
             self._adopt_old_layout(owner)
+        from lite import credentials
+
+        credentials.ensure_installation(self.settings)
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
+        elif self.settings.pg_password is not None and self._hba_trusts():
+            self._require_passwords()
         shutil.copyfile(CONFIG_FRAGMENT, self.data / "shoplake.conf")
         if owner is not None:  # initdb ran as the owner; only our copy is root's
             os.chown(self.data / "shoplake.conf", owner.pw_uid, owner.pw_gid)
@@ -179,14 +184,19 @@ class Postgres(Service):
         ]
         password = self.settings.pg_password
         pwfile = self.workdir() / ".initdb-password"
-        if password is None:
-            cmd += ["--auth-local=trust", "--auth-host=trust"]
-        else:  # reachable beyond loopback (a container): passwords over TCP
-            pwfile.touch(mode=0o600)
-            pwfile.write_text(password.get_secret_value())
-            if unprivileged.needs_drop():
-                os.chown(pwfile, *self._owner_ids())
-            cmd += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        if password is None:  # only an installation whose secrets folder cannot be written
+            raise ServiceUnavailable(
+                "postgres: no password for the superuser (SHOPLAKE_PG_PASSWORD, or "
+                f"{self.settings.installation_secret_file('pg_password')}): refusing to "
+                "create a server any local user could enter"
+            )
+        # SCRAM on the socket too: trust would let any local user in as the superuser
+        # (and COPY ... TO PROGRAM runs commands as the server's OS user)
+        pwfile.touch(mode=0o600)
+        pwfile.write_text(password.get_secret_value())
+        if unprivileged.needs_drop():
+            os.chown(pwfile, *self._owner_ids())
+        cmd += ["--auth-local=scram-sha-256", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         try:
             subprocess.run(
                 cmd,
@@ -212,6 +222,50 @@ class Postgres(Service):
                 for kind in ("all", "replication"):
                     hba.write(f"host {kind} all 0.0.0.0/0 scram-sha-256\n")
                     hba.write(f"host {kind} all ::/0 scram-sha-256\n")
+
+    def _hba_trusts(self) -> bool:
+        """Whether pg_hba.conf lets anyone in without a password (an earlier shoplake's)."""
+        return any(
+            line.split()[-1:] == ["trust"]
+            for line in (self.data / "pg_hba.conf").read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        )
+
+    def _require_passwords(self) -> None:
+        """Give an older, trust-authenticated cluster the superuser's password and SCRAM.
+
+        Runs before the server starts: the password is set in single-user mode (read from
+        stdin, never on a command line), then every ``trust`` line becomes ``scram-sha-256``.
+        """
+        assert self.settings.pg_password is not None
+        secret = self.settings.pg_password.get_secret_value().replace("'", "''")
+        statement = f"ALTER ROLE \"{self.settings.pg_user}\" PASSWORD '{secret}';\n"
+        try:
+            subprocess.run(
+                [str(self.server_bin() / "postgres"), "--single", "-D", str(self.data), "postgres"],
+                input=statement,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=self.workdir(),
+                **unprivileged.identity(self.run_as()),
+            )
+        except subprocess.CalledProcessError as exc:
+            reason = (exc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+            raise ServiceUnavailable(f"postgres: could not set the password: {reason[0]}") from exc
+        hba = self.data / "pg_hba.conf"
+        lines = [
+            line.rsplit("trust", 1)[0] + "scram-sha-256"
+            if not line.lstrip().startswith("#") and line.split()[-1:] == ["trust"]
+            else line
+            for line in hba.read_text().splitlines()
+        ]
+        hba.write_text("\n".join(lines) + "\n")
+        log.info(
+            "postgres: passwords now required (the superuser's is in %s)",
+            self.settings.installation_secret_file("pg_password"),
+        )
 
     def _conninfo(self, dbname: str) -> str:
         s = self.settings

@@ -55,6 +55,9 @@ class RedisService(Service):
         return [self.port]
 
     def prepare(self) -> None:
+        from lite import credentials
+
+        credentials.ensure_installation(self.settings)  # requirepass: not open to local users
         # a cache and a pub/sub bus: nothing worth persisting, so no RDB/AOF files
         quoted = urlparse(self.settings.redis_url).password
         password = unquote(quoted) if quoted else None

@@ -16,6 +16,7 @@ from tests.support.platform_up import (
     assert_nothing_left,
     free_ports,
     kill_platform,
+    pg_dsn,
     up_env,
     wait_until_up,
 )
@@ -164,7 +165,6 @@ def test_up_full_streams_alerts_through_flink_and_stops_cleanly(
         *(sys.executable, "-m", "lite.cli", "up", "--full", "--seed-if-empty"),
         *("--catch-up-days", "1", "--dashboard-port", str(dash), "--api-port", str(api)),
     ]
-    dsn = f"postgresql://shoplake@127.0.0.1:{pg}/shoplake"
     alerts_log = data / "up" / "logs" / "alerts.log"
     insert = (
         "INSERT INTO orders (order_id, customer_id, product_name, price, quantity, total,"
@@ -182,6 +182,7 @@ def test_up_full_streams_alerts_through_flink_and_stops_cleanly(
     up = _start_up(cmd, env, up_log)
     try:
         log = wait_until_up(up, up_log, 480)
+        dsn = pg_dsn(data, pg)
         assert "debezium  streaming orders to cdc.public.orders" in log
         assert "alert job" in log and f"Flink UI   http://127.0.0.1:{flink}" in log
         with psycopg.connect(dsn, autocommit=True) as conn:

@@ -8,6 +8,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import psutil
 import psycopg
@@ -16,7 +17,7 @@ from minio.error import S3Error
 from pydantic import SecretStr
 
 from jobs.errors import ServiceUnavailable, UsageError
-from jobs.settings import LAKE_BUCKETS, Settings
+from jobs.settings import LAKE_BUCKETS, Settings, without_password
 from lite.services import manager, proc
 from lite.services.postgres import Postgres
 from lite.services.s3 import client
@@ -190,3 +191,66 @@ def test_pg_settings_gives_a_fresh_database(pg_settings: Settings) -> None:
 def test_s3_settings_empties_the_buckets(s3_settings: Settings) -> None:
     for bucket in LAKE_BUCKETS:
         assert not list(client(s3_settings).list_objects(bucket, recursive=True))
+
+
+def _refused_without_password(settings: Settings) -> None:
+    import redis
+
+    for host in ("127.0.0.1", str(settings.data_path / "services" / "postgres" / "data")):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(
+                host=host,
+                port=settings.pg_port,
+                user="shoplake",
+                dbname="postgres",
+                connect_timeout=3,
+            ).close()
+    bare = redis.Redis(host="127.0.0.1", port=urlparse(settings.redis_url).port or 6379)
+    with pytest.raises(redis.AuthenticationError):
+        bare.ping()
+    bare.close()
+
+
+@native_only
+def test_local_servers_require_the_installation_passwords(own: Settings) -> None:
+    """Any local user could enter a trust-authenticated superuser server (COPY ... TO PROGRAM)
+    or a password-less Redis: both now need per-installation secrets, kept owner-only."""
+    manager.start(own, ["postgres", "redis"])
+    secrets = own.data_path / "secrets"
+    assert secrets.stat().st_mode & 0o777 == 0o700
+    for name in ("shoplake_pg_password", "shoplake_redis_password"):
+        assert (secrets / name).stat().st_mode & 0o777 == 0o600
+    _refused_without_password(own)
+    # the settings every later process builds read the same secrets
+    again = settings_for_tests(
+        data_dir=own.data_dir, pg_port=own.pg_port, redis_url=without_password(own.redis_url)
+    )
+    with psycopg.connect(again.dsn) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("shoplake",)
+    import redis
+
+    assert redis.Redis.from_url(again.redis_url).ping()
+
+
+@native_only
+def test_an_old_trust_cluster_gets_passwords_at_its_next_start(own: Settings) -> None:
+    manager.start(own, ["postgres"])
+    manager.stop(own, ["postgres"])
+    data = own.data_path / "services" / "postgres" / "data"
+    hba = data / "pg_hba.conf"
+    hba.write_text(hba.read_text().replace("scram-sha-256", "trust"))  # as shoplake < 0.14
+    (own.data_path / "secrets" / "shoplake_pg_password").unlink()
+    fresh = settings_for_tests(data_dir=own.data_dir, pg_port=own.pg_port, redis_url=own.redis_url)
+    assert fresh.pg_password is None
+    manager.start(fresh, ["postgres"])
+    assert fresh.pg_password is not None  # generated, and set in the cluster
+    with psycopg.connect(fresh.dsn) as conn:
+        conn.execute("SELECT 1")
+    assert "trust" not in "".join(
+        line.split()[-1]
+        for line in hba.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    _refused_postgres = own.model_copy(update={"pg_password": None})
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(_refused_postgres.dsn, connect_timeout=3).close()

@@ -104,3 +104,11 @@ def kill_platform(up: subprocess.Popen, data: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         up.wait(10)
+
+
+def pg_dsn(data: Path, port: int, dbname: str = "shoplake") -> str:
+    """The DSN of an ``up``'s native PostgreSQL, with the password its first start generated."""
+    from urllib.parse import quote
+
+    secret = (data / "secrets" / "shoplake_pg_password").read_text().strip()
+    return f"postgresql://shoplake:{quote(secret, safe='')}@127.0.0.1:{port}/{dbname}"
