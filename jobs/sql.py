@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -70,10 +71,56 @@ def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         con.unregister("_empty")
 
 
-def run_sql(settings: Settings, query: str, engine: str = "duckdb") -> QueryResult:
-    """Run ``query`` over the lake views; bad SQL is a one-line UsageError."""
+_READ_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "EXPLAIN", "VALUES", "TABLE", "FROM")
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?(\s*\([^)]*\))?\s+", re.IGNORECASE)
+WRITE_HINT = "shoplake sql answers queries only; add --write to change the lake or a catalog"
+
+
+def _strip_comments(query: str) -> str:
+    return re.sub(r"--[^\n]*|/\*.*?\*/", " ", query, flags=re.DOTALL).strip()
+
+
+def require_read_only(query: str, engine: str) -> None:
+    """Refuse anything but a query (COPY, CREATE, INSERT, DROP, ATTACH, SET...): one line.
+
+    DuckDB's own parser says what each statement is; for Trino, whose dialect it does not
+    parse, the first keyword of the single statement (``EXPLAIN ANALYZE`` runs its
+    statement, so what it explains is checked too).
+    """
+    if engine == "duckdb":
+        try:
+            statements = duckdb.connect().extract_statements(query)
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL: {first_line(exc)}") from None
+        for st in statements:
+            kind = st.type
+            if kind == duckdb.StatementType.EXPLAIN:
+                inner = _EXPLAIN.sub("", _strip_comments(st.query), count=1)
+                if inner and inner != st.query:
+                    require_read_only(inner, engine)
+                    continue
+            if kind != duckdb.StatementType.SELECT:
+                raise UsageError(f"{kind.name} statement refused: {WRITE_HINT}")
+        return
+    text = _strip_comments(query).rstrip(";").strip()
+    inner = _EXPLAIN.sub("", text, count=1)
+    first = (inner.split(None, 1) or [""])[0].upper().lstrip("(")
+    if ";" in text or first not in _READ_KEYWORDS:
+        raise UsageError(f"{first or 'empty'} statement refused: {WRITE_HINT}")
+
+
+def run_sql(
+    settings: Settings, query: str, engine: str = "duckdb", *, write: bool = False
+) -> QueryResult:
+    """Run ``query`` over the lake views; bad SQL is a one-line UsageError.
+
+    Read-only unless ``write``: a typo'd ``COPY ... TO 's3://silver/...'`` or ``DROP TABLE``
+    must not change the lake through a query tool.
+    """
     if engine not in ENGINES:
         raise UsageError(f"unknown engine '{engine}' (choose {', '.join(ENGINES)})")
+    if not write:
+        require_read_only(query, engine)
     if engine == "trino":
         from jobs.adapters import trino
 

@@ -183,6 +183,9 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL over the lake views")],
     engine: Annotated[str, typer.Option(help="duckdb (trino: full profile)")] = "duckdb",
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    write: Annotated[
+        bool, typer.Option("--write", help="allow statements that change the lake or a catalog")
+    ] = False,
 ) -> None:
     """SQL over the lake: views bronze_orders, silver_orders, rejected_orders, daily_summary,
     category_performance, regional_performance."""
@@ -193,7 +196,7 @@ def sql(
         raise UsageError(f"--engine: unknown engine '{engine}' (choose {choices})")
     if fmt not in ("table", "csv", "json"):
         raise UsageError(f"--format: unknown format '{fmt}' (choose table, csv, json)")
-    result = sql_job.run_sql(_settings(), query, engine=engine)
+    result = sql_job.run_sql(_settings(), query, engine=engine, write=write)
     print(sql_job.render(result, fmt))
 
 

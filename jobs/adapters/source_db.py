@@ -431,3 +431,25 @@ def _read_duckdb(dsn: str, query: str) -> pa.Table:
     finally:
         cur.close()
     return table.cast(ORDERS_SCHEMA)
+
+
+def ensure_reader(dsn: str, role: str, password: str) -> None:
+    """A login role that can read every table and write none (for Trino's source catalog).
+
+    ``pg_read_all_data`` (PostgreSQL 14+) grants SELECT everywhere; read-only transactions by
+    default make a write fail even where a grant would allow it. Needs CREATEROLE.
+    """
+    with session(dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(
+            sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)
+            )
+        )
+        conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(
+                sql.Identifier(role)
+            )
+        )

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import string
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
 import psycopg
 
 from jobs.adapters import trino as client
-from jobs.errors import ShoplakeError
+from jobs.errors import ServiceUnavailable, ShoplakeError
 from lite.services import engines, maven
 from lite.services.base import Service
 from lite.services.java import JVM_DIRS, find_java_home
+
+log = logging.getLogger(__name__)
 
 VERSION = "476"
 # the whole server: the plugin zips are not all served here (trino-postgresql is missing),
@@ -128,9 +132,37 @@ class Trino(Service):
             "pg_host": str(pg.get("host") or "127.0.0.1"),
             "pg_port": str(pg.get("port") or 5432),
             "pg_database": str(pg.get("dbname") or ""),
-            "pg_user": str(pg.get("user") or ""),
-            "pg_password": str(pg.get("password") or ""),
+            **self._source_login(pg),
         }
+
+    def _source_login(self, pg: Mapping[str, object]) -> dict[str, str]:
+        """Trino's login to the source database: a read-only role of this installation's.
+
+        Created (or its password renewed) through the source DSN; when that user may not
+        create roles, the DSN's own user, said in the log.
+        """
+        import hashlib
+
+        from jobs.adapters import source_db
+        from lite import credentials
+
+        role = "shoplake_ro_" + hashlib.sha256(str(self.home).encode()).hexdigest()[:8]
+        folder = self.home / "secrets"
+        credentials.generate(folder, ("pg_reader_password",))
+        password = credentials.secret_file(folder, "pg_reader_password").read_text().strip()
+        try:
+            source_db.ensure_reader(self.settings.dsn, role, password)
+        except ServiceUnavailable as exc:
+            log.warning(
+                "trino: reads the source database as %s, not a read-only role (%s)",
+                pg.get("user"),
+                exc,
+            )
+            return {
+                "pg_user": str(pg.get("user") or ""),
+                "pg_password": str(pg.get("password") or ""),
+            }
+        return {"pg_user": role, "pg_password": password}
 
     def command(self) -> list[str]:
         return [

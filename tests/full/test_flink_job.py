@@ -218,3 +218,19 @@ def test_submit_is_idempotent_and_a_resubmitted_job_resumes(job_settings: Settin
     assert {m.value["alert_id"] for m in messages} == set(everything)
     statuses = {run.job_id: run.state for run in flink_alerts.status(job_settings)}
     assert statuses == {job_id: "CANCELED", resumed: "RUNNING"}
+
+
+def test_no_jar_can_be_uploaded_through_the_rest_api(flink_settings: Settings) -> None:
+    """``web.submit.enable: false``: POST /jars/upload is not served, so nobody reaching the
+    port can upload and run a jar (our job goes in as a job graph through PyFlink)."""
+    import httpx
+
+    base = f"http://{flink_settings.flink_host}:{flink_settings.flink_port}"
+    overview = httpx.get(f"{base}/config", timeout=10).json()
+    assert overview["features"]["web-submit"] is False
+    answer = httpx.post(
+        f"{base}/jars/upload",
+        files={"jarfile": ("x.jar", b"PK\x05\x06" + b"\0" * 18, "application/x-java-archive")},
+        timeout=10,
+    )
+    assert answer.status_code in (404, 405), answer.text

@@ -90,6 +90,35 @@ def test_join_lake_gold_with_postgres_source(lake: Settings) -> None:
         assert total_orders + rejected == orders  # nothing silently dropped, seen from Trino
 
 
+def test_the_source_catalog_cannot_write(lake: Settings) -> None:
+    """Trino reads the shop's database as a read-only role, never as the superuser: even
+    with ``--write`` a statement through it cannot change a source table."""
+    from jobs.errors import ShoplakeError
+
+    before = _source_counts(lake)
+    with pytest.raises(ShoplakeError) as err:
+        sql.run_sql(
+            lake,
+            "DELETE FROM postgres_source.public.orders WHERE order_id IS NOT NULL",
+            engine="trino",
+            write=True,
+        )
+    assert "read-only" in str(err.value) or "permission denied" in str(err.value)
+    assert _source_counts(lake) == before
+    user = trino.query(
+        lake, "SELECT * FROM TABLE(postgres_source.system.query(query => 'SELECT current_user'))"
+    )[1]
+    assert user[0][0].startswith("shoplake_ro_")
+
+
+def test_shoplake_sql_refuses_writes_without_the_flag(lake: Settings) -> None:
+    from jobs.errors import UsageError
+
+    for engine in ("duckdb", "trino"):
+        with pytest.raises(UsageError, match="--write"):
+            sql.run_sql(lake, "DROP TABLE lake.silver.orders", engine=engine)
+
+
 def _trino_days(settings: Settings) -> set[Any]:
     return {r[0] for r in trino.query(settings, "SELECT date FROM daily_summary")[1]}
 
