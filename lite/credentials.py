@@ -7,11 +7,14 @@ to a volume the other containers mount, and ``get_settings`` reads them from the
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # the settings that guard a service reachable from other containers
 GENERATED = ("pg_password", "s3_secret_key", "redis_password", "api_token")
@@ -37,6 +40,21 @@ def generate(folder: Path, wanted: tuple[str, ...] = GENERATED) -> list[str]:
     return written
 
 
+def private_data_dir(settings: Settings) -> Path:
+    """The data dir, owner-only: it holds the services' data, logs, secrets and configs.
+
+    Created 0700; an existing one open to others (an earlier shoplake made it with the
+    default umask) is closed, saying so.
+    """
+    path = settings.data_path
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        path.chmod(mode & 0o700)
+        log.warning("%s was open to other users (mode %o): now owner-only", path, mode)
+    return path
+
+
 def ensure_installation(settings: Settings) -> list[str]:
     """Generate the passwords of this installation's native PostgreSQL and Redis once.
 
@@ -44,6 +62,7 @@ def ensure_installation(settings: Settings) -> list[str]:
     place, and every later process reads them from there (``Settings`` does). Returns the
     settings generated now (names only: the values are never shown).
     """
+    private_data_dir(settings)
     wanted = tuple(f for f in settings.installation_secrets() if getattr(settings, f) is None)
     if not wanted:
         return []

@@ -147,6 +147,9 @@ class Platform:
     # ---- start ----
     def claim(self) -> None:
         """One ``up`` per data dir: refuse a second, clear a stale pid file."""
+        from lite import credentials
+
+        credentials.private_data_dir(self.settings)  # its logs and secrets are nobody else's
         self.home.mkdir(parents=True, exist_ok=True)
         other = proc.read_pid(self.pid_file)
         if other is not None and other != os.getpid() and proc.is_ours(other, "up"):

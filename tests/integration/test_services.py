@@ -254,3 +254,20 @@ def test_an_old_trust_cluster_gets_passwords_at_its_next_start(own: Settings) ->
     _refused_postgres = own.model_copy(update={"pg_password": None})
     with pytest.raises(psycopg.OperationalError, match="password"):
         psycopg.connect(_refused_postgres.dsn, connect_timeout=3).close()
+
+
+@native_only
+def test_the_data_dir_is_private(own: Settings) -> None:
+    """Logs, configs and secrets live in the data dir: nobody else may even traverse it."""
+    own.data_path.mkdir(mode=0o755)
+    own.data_path.chmod(0o755)  # as an earlier shoplake left it (default umask)
+    manager.start(own, ["redis"])
+    assert own.data_path.stat().st_mode & 0o777 == 0o700
+
+
+def test_duckdb_spills_to_a_private_folder_of_its_own() -> None:
+    from jobs.adapters.lake.base import spill_dir
+
+    path = Path(spill_dir())
+    assert path.stat().st_mode & 0o777 == 0o700 and path.owner() == Path.home().owner()
+    assert path.name.startswith("shoplake-duckdb-") and path.name != "shoplake-duckdb"

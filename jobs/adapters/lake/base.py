@@ -25,14 +25,16 @@ Atomicity and replacement, decided once for both backends:
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import functools
 import io
 import logging
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -197,7 +199,7 @@ class Lake(ABC):
             # everything DuckDB needs is loaded explicitly, nothing is fetched
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
-            "temp_directory": str(Path(tempfile.gettempdir()) / "shoplake-duckdb"),
+            "temp_directory": spill_dir(),
             # outputs whose order matters say ORDER BY; the rest may stream in parallel
             "preserve_insertion_order": False,
         }
@@ -206,6 +208,15 @@ class Lake(ABC):
         con = duckdb.connect(config=config)
         self.configure_duckdb(con)
         return con
+
+
+@functools.cache
+def spill_dir() -> str:
+    """This process's own folder for DuckDB to spill to: created 0700 by ``mkdtemp`` (a
+    fixed name in /tmp could be created first, or read, by another user), removed at exit."""
+    path = tempfile.mkdtemp(prefix="shoplake-duckdb-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
