@@ -5,11 +5,17 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from jobs.settings import Settings
+from jobs.errors import UsageError
+from jobs.settings import Settings, is_known_default, is_loopback_host
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve until interrupted; uvloop and httptools are used when installed."""
+    if not is_loopback_host(host) and is_known_default(settings.api_token):
+        raise UsageError(
+            f"--host {host} serves the API beyond this host, and SHOPLAKE_API_TOKEN is a "
+            "well-known default: set a real token (`shoplake services secrets` makes one)"
+        )
     uvicorn.run(
         create_app(settings),
         host=host,

@@ -19,6 +19,44 @@ DEV_S3_SECRET_KEY = "shoplake-dev-only"
 
 LAKE_BUCKETS = ("bronze", "silver", "gold")
 
+# values a tutorial, a compose file or a tired operator puts in a password field: refused for
+# any service reachable beyond this host (lower-cased before comparing)
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        "change-me",
+        "changeme",
+        "change_me",
+        "changeit",
+        "password",
+        "passw0rd",
+        "secret",
+        "admin",
+        "root",
+        "postgres",
+        "redis",
+        "minio",
+        "minioadmin",
+        "minio123",
+        "shoplake",
+        DEV_S3_SECRET_KEY,
+        "test",
+        "example",
+        "default",
+        "123456",
+        "12345678",
+        "letmein",
+    }
+)
+SECRET_FIELDS = ("pg_password", "redis_password", "s3_secret_key", "api_token")
+
+
+def is_known_default(secret: SecretStr | None) -> bool:
+    """Whether ``secret`` is empty-ish or a well-known default value."""
+    if secret is None:
+        return False
+    value = secret.get_secret_value().strip().lower()
+    return not value or value in KNOWN_DEFAULT_SECRETS
+
 
 def is_loopback_url(url: str) -> bool:
     """True when the URL's host is this machine (localhost or a loopback address)."""
@@ -174,6 +212,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"SHOPLAKE_BIND_HOST={self.bind_host} opens PostgreSQL beyond this host: "
                 "set SHOPLAKE_PG_PASSWORD"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_known_default_secrets(self) -> Settings:
+        if self.binds_loopback:
+            return self  # generated or development secrets on this host only
+        weak = [
+            f"SHOPLAKE_{f.upper()}" for f in SECRET_FIELDS if is_known_default(getattr(self, f))
+        ]
+        if weak:
+            raise ValueError(
+                f"{', '.join(weak)}: a well-known default value while SHOPLAKE_BIND_HOST="
+                f"{self.bind_host} opens the services beyond this host: set a real secret, or "
+                "leave it unset and let `shoplake services secrets` generate one"
             )
         return self
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from jobs.settings import Settings, get_settings, without_password
 from lite import credentials
@@ -17,7 +18,8 @@ def settings(**values: object) -> Settings:
 def test_a_postgres_open_beyond_loopback_needs_a_password() -> None:
     with pytest.raises(ValueError, match="SHOPLAKE_PG_PASSWORD"):
         settings(bind_host="0.0.0.0")
-    assert settings(bind_host="0.0.0.0", pg_password="pw").binds_loopback is False
+    open_host = settings(bind_host="0.0.0.0", pg_password="pw-Xq7", s3_secret_key="s3-Xq7")
+    assert open_host.binds_loopback is False
     assert settings().binds_loopback and settings(bind_host="::1").binds_loopback
 
 
@@ -61,3 +63,25 @@ def test_generated_secrets_are_owner_only_kept_and_read_by_get_settings(
     assert s.api_token is not None
     assert s.api_token.get_secret_value() == first["shoplake_api_token"]
     assert first["shoplake_pg_password"] not in repr(s)
+
+
+@pytest.mark.parametrize("field", ["pg_password", "redis_password", "s3_secret_key", "api_token"])
+@pytest.mark.parametrize("value", ["change-me", "CHANGEME", "password", " ", "shoplake-dev-only"])
+def test_known_default_secrets_are_refused_beyond_loopback(field: str, value: str) -> None:
+    good = {"pg_password": "pg-Xq7", "s3_secret_key": "s3-Xq7"}
+    with pytest.raises(ValidationError, match=f"SHOPLAKE_{field.upper()}") as err:
+        settings(bind_host="0.0.0.0", **{**good, field: value})
+    message = err.value.errors()[0]["msg"]  # what the CLI shows (pydantic's str has the input)
+    assert "well-known default" in message
+    if value.strip():
+        assert value not in message  # the refused secret is not echoed
+    # on this host only, the same values are accepted (natively they are generated anyway)
+    assert settings(**{**good, field: value}).binds_loopback
+
+
+def test_the_api_refuses_a_default_token_beyond_loopback() -> None:
+    from api.server import serve
+    from jobs.errors import UsageError
+
+    with pytest.raises(UsageError, match="SHOPLAKE_API_TOKEN"):
+        serve(settings(api_token="change-me"), host="0.0.0.0", port=1)
