@@ -104,15 +104,15 @@ class ModelHolder:
         """
         with self._lock:
             previous = self.current.version if self.current else None
-            version = ref
             try:
                 version, bundle = self.registry.load(ref)
-                if version != previous:
-                    self.current = LoadedModel.build(version, bundle)
             except InvalidModel as exc:
                 log.error("%s; still serving %s", exc, previous or "no model")
                 raise
-            except (ValueError, IndexError) as exc:  # the index build: a check missed something
-                log.error("model %s refused: %s; still serving %s", version, exc, previous)
-                raise InvalidModel(version, first_line(exc)) from None
+            if version != previous:
+                try:
+                    self.current = LoadedModel.build(version, bundle)
+                except (ValueError, IndexError) as exc:  # the index: a check missed something
+                    log.error("model %s refused: %s; still serving %s", version, exc, previous)
+                    raise InvalidModel(version, first_line(exc)) from None
             return previous, version

@@ -38,8 +38,10 @@ def settings_errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         msg = str(err["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(p) for p in err["loc"])
-        parts.append(f"SHOPLAKE_{field.upper()}: {msg}" if field else msg)
+        field = ".".join(str(p) for p in err["loc"]).upper()
+        if field and not field.startswith(("SHOPLAKE_", "WANDB_", "TELEGRAM_")):
+            field = f"SHOPLAKE_{field}"  # an alias (WANDB_API_KEY) is already the variable
+        parts.append(f"{field}: {msg}" if field else msg)
     return "; ".join(parts)
 
 
