@@ -19,7 +19,7 @@ from api.metrics import Metrics
 from api.model import ModelHolder
 from api.params import InvalidParameter
 from api.routes import ROUTES, NoModel
-from jobs.adapters.registry import ModelRegistry, registry_for
+from jobs.adapters.registry import InvalidModel, ModelRegistry, registry_for
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings, get_settings
 
@@ -107,7 +107,7 @@ def create_app(
             _, version = state.model.reload()
             metrics.model_version, metrics.reloads = version, 1
             log.info("serving model %s", version)
-        except (KeyError, ServiceUnavailable) as exc:
+        except (KeyError, ServiceUnavailable, InvalidModel) as exc:
             log.warning("starting without a model (%s); POST /reload once one is trained", exc)
         yield
         await state.cache.close()

@@ -8,6 +8,8 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from jobs.settings import without_password
+
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 24 * 3600
@@ -39,7 +41,8 @@ class RecoCache:
 
     def _failed(self, exc: Exception) -> None:
         if self._usable():
-            log.warning("redis at %s unavailable, serving uncached: %s", self.url, exc)
+            where = without_password(self.url)  # the URL may carry the Redis password
+            log.warning("redis at %s unavailable, serving uncached: %s", where, exc)
         self.last_error = str(exc) or type(exc).__name__
         self._down_until = time.monotonic() + RETRY_AFTER_S
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +11,11 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from api.index import build_index, neighbours
-from jobs.adapters.registry import PRODUCTION, ModelRegistry
+from jobs.adapters.registry import PRODUCTION, InvalidModel, ModelRegistry
 from jobs.domain.recommender import ModelBundle, recommend_one
+from jobs.errors import first_line
+
+log = logging.getLogger(__name__)
 
 MAX_TOP_N = 50
 
@@ -93,10 +97,22 @@ class ModelHolder:
         self._lock = threading.Lock()  # one reload at a time
 
     def reload(self, ref: str = PRODUCTION) -> tuple[str | None, str]:
-        """Load ``ref`` (blocking: call it off the event loop); returns (previous, new) versions."""
+        """Load ``ref`` (blocking: call it off the event loop); returns (previous, new) versions.
+
+        A version that fails its checks raises ``InvalidModel`` and is not swapped in: the
+        current model (if any) keeps serving.
+        """
         with self._lock:
             previous = self.current.version if self.current else None
-            version, bundle = self.registry.load(ref)
+            try:
+                version, bundle = self.registry.load(ref)
+            except InvalidModel as exc:
+                log.error("%s; still serving %s", exc, previous or "no model")
+                raise
             if version != previous:
-                self.current = LoadedModel.build(version, bundle)
+                try:
+                    self.current = LoadedModel.build(version, bundle)
+                except (ValueError, IndexError) as exc:  # the index: a check missed something
+                    log.error("model %s refused: %s; still serving %s", version, exc, previous)
+                    raise InvalidModel(version, first_line(exc)) from None
             return previous, version

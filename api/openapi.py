@@ -159,7 +159,10 @@ def schema() -> dict[str, Any]:
                         "200": _json(_ref("Reload"), "loaded"),
                         "401": ERROR,
                         "403": ERROR,
-                        "503": _json(_ref("Error"), "no token configured or no model"),
+                        "503": _json(
+                            _ref("Error"),
+                            "no token configured, no model, or the version is invalid",
+                        ),
                     },
                 }
             },

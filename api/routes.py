@@ -15,6 +15,7 @@ from api import params
 from api.cache import reco_key
 from api.model import LoadedModel
 from api.openapi import schema
+from jobs.adapters.registry import InvalidModel
 from jobs.errors import ServiceUnavailable
 
 # below this many multiply-adds a scoring takes microseconds: a thread hop would cost more
@@ -131,6 +132,10 @@ async def reload(request: Request) -> JSONResponse:
         return JSONResponse(
             {"detail": "no production model in the registry: run `shoplake train`"}, 503
         )
+    except InvalidModel as exc:
+        current = state.model.current
+        serving = f"still serving {current.version}" if current else "no model is served"
+        return JSONResponse({"detail": f"{exc}; refused, {serving}"}, 503)
     except ServiceUnavailable as exc:
         return JSONResponse({"detail": str(exc)}, 503)
     state.metrics.model_version = version

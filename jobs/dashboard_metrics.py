@@ -39,7 +39,7 @@ from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EVENT = "metrics_updated"
+EVENT = dashboard.EVENT
 META_RUN_ID = b"shoplake.run_id"
 META_DAY = b"shoplake.date"
 META_TZ = b"shoplake.timezone"
@@ -176,12 +176,7 @@ class MetricsJob:
         for name, table in tables.items():
             self._write(DASHBOARD_METRICS[name], table, meta)
         metrics = dashboard.payload_metrics(tables, day, self.settings.timezone, run_id)
-        message = {
-            "event": EVENT,
-            "timestamp": now.isoformat(),
-            "run_id": run_id,
-            "metrics": metrics,
-        }
+        message = update_message(now, run_id, metrics)
         subscribers: int | None = None
         try:
             subscribers = notify.publish_update(self.settings.redis_url, message)
@@ -195,6 +190,14 @@ class MetricsJob:
     def _write(self, target: Snapshot, table: pa.Table, meta: dict[bytes, bytes]) -> None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
         self.lake.put_bytes(target.bucket, target.key, parquet_bytes(table))
+
+
+def update_message(now: dt.datetime, run_id: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The ``dashboard:updates`` message, checked against the model the dashboard parses with
+    (a ValidationError here is a bug of the publisher, not bad input)."""
+    message = {"event": EVENT, "timestamp": now.isoformat(), "run_id": run_id, "metrics": metrics}
+    dashboard.DashboardUpdate.model_validate(message)
+    return message
 
 
 def run_once(settings: Settings) -> MetricsRun:

@@ -72,6 +72,11 @@ def seed(
     """
     if days < 1 or orders_per_day < 0:
         raise ValueError("days must be >= 1 and orders_per_day >= 0")
+    # checked before the schema is created: a refused seed writes nothing
+    if n_customers is not None and n_customers < 1:
+        raise ValueError("n_customers must be >= 1")
+    if n_products is not None and n_products < len(generator.CATEGORIES):
+        raise ValueError(f"n_products must be >= {len(generator.CATEGORIES)} (one per category)")
     started = time.perf_counter()
     tz = settings.timezone
     now = dt.datetime.now(dt.UTC)

@@ -6,10 +6,11 @@ import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Credentials of the native, loopback-only MinIO. Accepted only while the S3
@@ -58,6 +59,12 @@ def is_known_default(secret: SecretStr | None) -> bool:
     return not value or value in KNOWN_DEFAULT_SECRETS
 
 
+# range-checked types: a typo in the environment fails at start-up, not hours later
+Port = Annotated[int, Field(ge=1, le=65535)]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]  # a rate between 0 and 1
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
 def is_loopback_url(url: str) -> bool:
     """True when the URL's host is this machine (localhost or a loopback address)."""
     return is_loopback_host(urlparse(url).hostname or "")
@@ -104,7 +111,7 @@ class Settings(BaseSettings):
     # source database; None means the native PostgreSQL below
     source_dsn: str | None = None
     pg_host: str = "127.0.0.1"
-    pg_port: int = 5434
+    pg_port: Port = 5434
     pg_user: str = "shoplake"
     pg_password: SecretStr | None = None
     pg_database: str = "shoplake"
@@ -112,8 +119,8 @@ class Settings(BaseSettings):
     # lake: "s3://" (buckets bronze/silver/gold on the endpoint) or a folder path
     lake_uri: str = "s3://"
     s3_endpoint: str | None = None
-    s3_port: int = 9000
-    s3_console_port: int = 9001
+    s3_port: Port = 9000
+    s3_console_port: Port = 9001
     s3_access_key: str = DEV_S3_ACCESS_KEY
     s3_secret_key: SecretStr = SecretStr(DEV_S3_SECRET_KEY)
     s3_region: str = "us-east-1"
@@ -122,25 +129,25 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: SecretStr | None = None  # added to redis_url when it has none
-    airflow_port: int = 8080
+    airflow_port: Port = 8080
     # full profile: SQL on the lake
     trino_host: str = "127.0.0.1"
-    trino_port: int = 8088
+    trino_port: Port = 8088
     trino_heap: str = "2560M"
     # full profile: the streaming side. kafka_bootstrap None means the native broker below
     kafka_bootstrap: str | None = None
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
+    kafka_port: Port = 9092
+    kafka_controller_port: Port = 9093
     kafka_heap: str = "512M"
     connect_host: str = "127.0.0.1"
-    connect_port: int = 8083
+    connect_port: Port = 8083
     connect_heap: str = "512M"
     # Debezium's topic.prefix: changes of public.orders go to "<prefix>.public.orders"
     cdc_topic_prefix: str = "cdc"
     alerts_topic: str = "flink-alerts"
     flink_host: str = "127.0.0.1"  # the JobManager: its REST API and its RPC address
-    flink_port: int = 8081  # the JobManager's REST API and web UI
-    flink_rpc_port: int = 6123
+    flink_port: Port = 8081  # the JobManager's REST API and web UI
+    flink_rpc_port: Port = 6123
     flink_jobmanager_memory: str = "1024m"
     flink_taskmanager_memory: str = "1536m"
 
@@ -153,17 +160,35 @@ class Settings(BaseSettings):
     )
     telegram_api_url: str = "https://api.telegram.org"
     alert_webhook_url: str | None = None
-    alert_high_value: float = 10000
-    alert_max_quantity: int = 50
+    alert_high_value: Positive = 10000
+    alert_max_quantity: Annotated[int, Field(ge=1)] = 50
 
-    reject_rate_warn: float = 0.10
-    reject_rate_fail: float = 0.50
+    reject_rate_warn: Share = 0.10
+    reject_rate_fail: Share = 0.50
 
     registry: Literal["wandb", "local"] | None = None
     wandb_base_url: str | None = Field(default=None, validation_alias="WANDB_BASE_URL")
     wandb_api_key: SecretStr | None = Field(default=None, validation_alias="WANDB_API_KEY")
     wandb_project: str = Field(default="shoplake", validation_alias="WANDB_PROJECT")
     api_token: SecretStr | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (an IANA name such as UTC)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> Settings:
+        if self.reject_rate_warn > self.reject_rate_fail:
+            raise ValueError(
+                f"SHOPLAKE_REJECT_RATE_WARN ({self.reject_rate_warn}) is above "
+                f"SHOPLAKE_REJECT_RATE_FAIL ({self.reject_rate_fail})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _redis_password_in_url(self) -> Settings:

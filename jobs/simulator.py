@@ -40,6 +40,8 @@ TRANSITIONS: tuple[tuple[str, str, float, float], ...] = (
     ("completed", "returned", 0.03, 10.0),
 )
 LOOKBACK = dt.timedelta(hours=24)  # orders older than this are left as they are
+# far above what one PostgreSQL on a laptop takes; above it a rate is a typo
+MAX_RATE = 10_000.0
 
 _MOVE_SQL = """
 WITH picked AS (
@@ -108,8 +110,8 @@ class Simulator:
     """Inserts ``rate`` orders/s and advances statuses; call ``tick`` or ``run``."""
 
     def __init__(self, settings: Settings, rate: float, seed: int = 42) -> None:
-        if rate <= 0:
-            raise UsageError("--rate must be above 0 orders/s")
+        if not 0 < rate <= MAX_RATE:  # also refuses nan
+            raise UsageError(f"--rate must be above 0 and at most {MAX_RATE:g} orders/s")
         self.settings = settings
         self.rate = rate
         self.seed = seed

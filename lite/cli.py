@@ -19,9 +19,19 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer
 
+# typer's own click; the one usage error that must stay multi-line (the help) is not public
+from typer._click.exceptions import NoArgsIsHelpError
+
 from jobs.errors import ShoplakeError, UsageError
+from lite.cli_common import MAX_BACKFILL_DAYS, date_range, parse_date
 from lite.cli_common import load_settings as _settings
-from lite.cli_common import parse_date
+
+# what ``seed`` accepts: the generator needs a product per category; beyond these sizes a
+# seed is a typo that would fill the disk
+MIN_PRODUCTS = 8  # len(jobs.domain.generator_catalog.CATEGORIES), checked by a unit test
+MAX_PRODUCTS = 1_000_000
+MAX_CUSTOMERS = 1_000_000
+MAX_ORDERS_PER_DAY = 1_000_000
 
 app = typer.Typer(
     name="shoplake",
@@ -118,12 +128,22 @@ def services_status(
 # ---------------------------------------------------------------- seed
 @app.command()
 def seed(
-    days: Annotated[int, typer.Option(min=1, help="days of order history")] = 30,
-    orders_per_day: Annotated[int, typer.Option(min=0, help="average orders per day")] = 150,
+    days: Annotated[
+        int, typer.Option(min=1, max=MAX_BACKFILL_DAYS, help="days of order history")
+    ] = 30,
+    orders_per_day: Annotated[
+        int, typer.Option(min=0, max=MAX_ORDERS_PER_DAY, help="average orders per day")
+    ] = 150,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same data)")] = 42,
     end_date: Annotated[str | None, typer.Option(help="last day (default: today)")] = None,
-    customers: Annotated[int | None, typer.Option(help="customers (default: scaled)")] = None,
-    products: Annotated[int | None, typer.Option(help="products (default: 500)")] = None,
+    customers: Annotated[
+        int | None,
+        typer.Option(min=1, max=MAX_CUSTOMERS, help="customers (default: scaled)"),
+    ] = None,
+    products: Annotated[
+        int | None,
+        typer.Option(min=MIN_PRODUCTS, max=MAX_PRODUCTS, help="products (default: 500)"),
+    ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="drop existing rows first")] = False,
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="do nothing when orders exist")
@@ -169,9 +189,7 @@ def medallion_backfill(
     """Run the pipeline for every day from START to END (inclusive), with progress."""
     from jobs import medallion
 
-    d1, d2 = parse_date(start, "--start"), parse_date(end, "--end")
-    if d2 < d1:
-        raise UsageError(f"--end {d2} is before --start {d1}")
+    d1, d2 = date_range(start, end)
     reports = medallion.backfill(_settings(), d1, d2, progress=True)
     rows = sum(r["counts"]["bronze"] for r in reports)
     print(f"backfilled {len(reports)} day(s), {rows} bronze row(s)")
@@ -230,13 +248,26 @@ def main() -> None:
         stream=sys.stderr,
     )
     try:
-        app()  # click handles its own usage errors (exit 2) and --help
+        # not standalone: click's usage errors come back here to be printed as one line
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()  # bare `shoplake` or a bare group: its help
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # a bad option value, an unknown command
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        print(f"error: {' '.join(exc.format_message().split())}{hint}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
     except ShoplakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+DAY_S = 86400.0
 metrics_app = typer.Typer(help="The dashboard micro-batch (today's KPIs -> lake -> Redis).")
 
 
@@ -23,12 +24,16 @@ def _stop_on_signals() -> threading.Event:
 def metrics_run(
     every: Annotated[
         float | None,
-        typer.Option(min=1.0, help="repeat every N seconds until stopped (default: run once)"),
+        typer.Option(help="repeat every N seconds until stopped (default: run once)"),
     ] = None,
 ) -> None:
     """Compute today's dashboard metrics, write them to the lake, announce them on Redis."""
     from jobs import dashboard_metrics
+    from lite.cli_common import in_range
     from lite.cli_common import load_settings as _settings
+
+    if every is not None:
+        in_range("--every", every, 1.0, DAY_S)
 
     settings = _settings()
     if every is None:
@@ -40,17 +45,22 @@ def metrics_run(
 
 
 def simulate(
-    rate: Annotated[float, typer.Option(min=0.001, help="new orders per second")] = 5.0,
+    rate: Annotated[float, typer.Option(help="new orders per second")] = 5.0,
     duration: Annotated[
-        float | None, typer.Option(min=1.0, help="stop after S seconds (default: until Ctrl-C)")
+        float | None, typer.Option(help="stop after S seconds (default: until Ctrl-C)")
     ] = None,
     seed: Annotated[int, typer.Option(help="the seed the shop was generated with")] = 42,
     report_every: Annotated[float, typer.Option(help="seconds between progress lines")] = 10.0,
 ) -> None:
     """Insert live orders and move orders through statuses at a steady rate."""
-    from jobs.simulator import Simulator
+    from jobs.simulator import MAX_RATE, Simulator
+    from lite.cli_common import in_range
     from lite.cli_common import load_settings as _settings
 
+    in_range("--rate", rate, 0.0, MAX_RATE, low_open=True)
+    if duration is not None:
+        in_range("--duration", duration, 1.0, 366 * DAY_S)
+    in_range("--report-every", report_every, 0.1, DAY_S)
     stop = _stop_on_signals()
     sim = Simulator(_settings(), rate, seed=seed)
     stats = sim.run(
@@ -97,7 +107,7 @@ def init(seed_if_empty: SeedIfEmpty = False, catch_up_days: CatchUpDays = 30) ->
 def up(
     simulate: Annotated[
         float | None,
-        typer.Option("--simulate", min=0.001, help="also run the simulator at RATE orders/s"),
+        typer.Option("--simulate", help="also run the simulator at RATE orders/s"),
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="also the full-profile services")] = False,
     seed_if_empty: SeedIfEmpty = False,
@@ -116,8 +126,13 @@ def up(
     ] = False,
 ) -> None:
     """Start the platform on this host and keep it running until Ctrl-C or SIGTERM."""
+    from jobs.simulator import MAX_RATE
+    from lite.cli_common import in_range
     from lite.cli_common import load_settings as _settings
     from lite.up import UpOptions, run_up
+
+    if simulate is not None:
+        in_range("--simulate", simulate, 0.0, MAX_RATE, low_open=True)
 
     options = UpOptions(
         simulate=simulate,

@@ -77,6 +77,15 @@ class Feeds:
             self.state.accept(message)
 
 
-def _wrap(metrics: dict[str, Any]) -> dict[str, Any]:
-    stamp = metrics.get("overall_metrics", {}).get("last_updated")
-    return {"event": EVENT, "timestamp": stamp, "run_id": metrics.get("run_id"), "metrics": metrics}
+def _wrap(metrics: Any) -> dict[str, Any]:
+    """``dashboard:latest_metrics`` (untrusted) as a message; ``LiveState`` validates it."""
+    inner = metrics if isinstance(metrics, dict) else {}
+    overall = inner.get("overall_metrics")
+    stamp = overall.get("last_updated") if isinstance(overall, dict) else None
+    run_id = inner.get("run_id")
+    return {
+        "event": EVENT,
+        "timestamp": stamp if isinstance(stamp, str) else None,
+        "run_id": run_id if isinstance(run_id, str) else None,
+        "metrics": metrics,
+    }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from jobs.domain.dashboard import dump_update, parse_update
 
 WAITING, LIVE, POLLING = "waiting", "live", "polling"
 
@@ -31,14 +34,22 @@ class LiveState:
         self._mode = WAITING
         self._detail = "waiting for the first metrics run"
         self._received = 0.0
+        self._stamp: dt.datetime | None = None
 
-    def accept(self, message: dict[str, Any]) -> bool:
-        """Keep ``message`` unless it is older than what we show (feeds may race)."""
-        stamp = _stamp(message)
+    def accept(self, message: Any) -> bool:
+        """Keep ``message`` unless it is malformed (logged) or older than what we show.
+
+        Messages come from Redis, which anyone reaching it can write: each is parsed into
+        the publisher's typed model first, and freshness compares instants (feeds may race).
+        """
+        update = parse_update(message)
+        if update is None:
+            return False
+        stamp = update.last_updated
         with self._lock:
-            if self._message is not None and stamp <= _stamp(self._message):
+            if self._stamp is not None and stamp <= self._stamp:
                 return False
-            self._message, self._received = message, time.time()
+            self._message, self._stamp, self._received = dump_update(update), stamp, time.time()
             self._version += 1
             return True
 
@@ -49,8 +60,3 @@ class LiveState:
     def view(self) -> View:
         with self._lock:
             return View(self._version, self._message, self._mode, self._detail, self._received)
-
-
-def _stamp(message: dict[str, Any]) -> str:
-    # ISO 8601 UTC strings of one format sort like the instants they name
-    return str(message.get("metrics", {}).get("overall_metrics", {}).get("last_updated", ""))

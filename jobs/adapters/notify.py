@@ -54,8 +54,9 @@ def publish_update(redis_url: str, message: dict[str, Any]) -> int:
         r.close()
 
 
-def latest_metrics(redis_url: str) -> dict[str, Any] | None:
-    """The last published metrics (None when expired or never set); raises when unreachable."""
+def latest_metrics(redis_url: str) -> Any:
+    """The last published metrics as parsed JSON (None when expired, never set or not JSON);
+    raises when unreachable. The value is untrusted: the caller validates its shape."""
     r = client(redis_url)
     try:
         raw = r.get(LATEST_METRICS_KEY)
@@ -63,7 +64,13 @@ def latest_metrics(redis_url: str) -> dict[str, Any] | None:
         raise ServiceUnavailable(f"Redis at {_where(redis_url)} failed: {exc}") from None
     finally:
         r.close()
-    return json.loads(str(raw)) if raw else None
+    if not raw:
+        return None
+    try:
+        return json.loads(str(raw))
+    except ValueError:
+        log.warning("ignored a malformed %s value (not JSON)", LATEST_METRICS_KEY)
+        return None
 
 
 def listen(

@@ -13,13 +13,25 @@ callers evaluate each result before building the next.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 from duckdb import DuckDBPyRelation
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from jobs.domain import gold, silver
+
+log = logging.getLogger(__name__)
 
 COUNTED_STATUSES = ("completed", "processing")
 TOP_N = 10
@@ -136,3 +148,103 @@ def change(current: float | None, previous: float | None) -> float | None:
     if current is None or not previous:
         return None
     return (float(current) - float(previous)) / float(previous) * 100.0
+
+
+# ---- the message on Redis, as a typed model: the publisher checks what it sends with it,
+# the dashboard parses what it receives with it (anyone reaching Redis can publish) ----
+EVENT: Literal["metrics_updated"] = "metrics_updated"
+Count = Annotated[int, Field(ge=0)]
+Money = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Part(BaseModel):
+    # unknown keys are kept (a newer publisher may add some); known ones must be right
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+
+class OverallMetrics(_Part):
+    """Today's KPIs (and yesterday's ``yesterday_*`` beside them, kept as extra keys)."""
+
+    last_updated: AwareDatetime
+    total_orders: Count | None = None
+    total_revenue: Money | None = None
+    avg_order_value: Money | None = None
+    unique_customers: Count | None = None
+
+    @field_validator("last_updated", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):  # a bare number would read as a Unix time
+            raise ValueError("last_updated must be an ISO 8601 time")
+        return value
+
+    @field_serializer("last_updated")
+    def _iso(self, value: dt.datetime) -> str:
+        return value.isoformat()  # as published (pydantic would write "Z")
+
+
+class ProductRow(_Part):
+    product_name: str | None
+    revenue: Money
+
+
+class CategoryRow(_Part):
+    category: str | None
+    revenue: Money
+
+
+class RegionRow(_Part):
+    region: str | None
+    revenue: Money
+    order_count: Count
+
+
+class HourRow(_Part):
+    hour: Annotated[int, Field(ge=0, le=23)]
+    order_count: Count = 0
+    revenue: Money = 0.0
+
+
+class DashboardMetrics(_Part):
+    """The ``metrics`` object (also stored alone under ``dashboard:latest_metrics``)."""
+
+    overall_metrics: OverallMetrics
+    run_id: str | None = None
+    date: str | None = None
+    timezone: str | None = None
+    top_products: list[ProductRow] = []
+    category_stats: list[CategoryRow] = []
+    regional_stats: list[RegionRow] = []
+    hourly_stats: list[HourRow] = []
+
+
+class DashboardUpdate(_Part):
+    """One ``dashboard:updates`` message."""
+
+    event: Literal["metrics_updated"] = EVENT
+    timestamp: str | None = None
+    run_id: str | None = None
+    metrics: DashboardMetrics
+
+    @property
+    def last_updated(self) -> dt.datetime:
+        """When the metrics were computed: what orders messages (an instant, not a string)."""
+        return self.metrics.overall_metrics.last_updated
+
+
+def parse_update(message: Any) -> DashboardUpdate | None:
+    """The typed message, or None (logged) when it is not a well-formed update."""
+    try:
+        return DashboardUpdate.model_validate(message)
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
+            for e in exc.errors()[:3]
+        )
+        log.warning("ignored a malformed dashboard message (%s)", where)
+        return None
+
+
+def dump_update(update: DashboardUpdate) -> dict[str, Any]:
+    """The message as JSON-ready dicts, as the page reads it."""
+    return update.model_dump(mode="json")

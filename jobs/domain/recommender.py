@@ -58,6 +58,55 @@ class ModelBundle:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class InvalidBundle(ValueError):
+    """A bundle whose parts do not fit together (or carry NaN): never to be served."""
+
+
+def check_bundle(bundle: ModelBundle) -> None:
+    """Raise ``InvalidBundle`` unless the arrays agree in shape and the numbers are finite.
+
+    A bundle is read from files anyone with access to the registry can change; serving a
+    broken one would fail on some requests only (an index out of range, NaN scores).
+    """
+    user, item, pop, bought = (
+        bundle.user_factors,
+        bundle.item_factors,
+        bundle.popularity,
+        bundle.bought,
+    )
+    n_c, n_p = len(bundle.customer_ids), len(bundle.product_ids)
+    if user.ndim != 2 or item.ndim != 2:
+        raise InvalidBundle(f"factors must be 2-D (user {user.ndim}-D, item {item.ndim}-D)")
+    if not (np.issubdtype(user.dtype, np.floating) and np.issubdtype(item.dtype, np.floating)):
+        raise InvalidBundle(f"factors must be floats (user {user.dtype}, item {item.dtype})")
+    if user.shape[1] != item.shape[1] or user.shape[1] < 1:
+        raise InvalidBundle(
+            f"user and item factors disagree ({user.shape[1]} vs {item.shape[1]} factors)"
+        )
+    if n_p < 1:
+        raise InvalidBundle("no products")
+    if user.shape[0] != n_c:
+        raise InvalidBundle(f"{user.shape[0]} user factor rows for {n_c} customers")
+    sizes = {
+        "item factor rows": item.shape[0],
+        "product names": len(bundle.product_names),
+        "categories": len(bundle.categories),
+        "popularity entries": pop.shape[0] if pop.ndim == 1 else -1,
+    }
+    for what, size in sizes.items():
+        if size != n_p:
+            raise InvalidBundle(f"{size} {what} for {n_p} products")
+    if bought.shape != (n_c, n_p):
+        raise InvalidBundle(f"bought matrix {bought.shape} is not customers x products")
+    try:
+        bought.check_format(full_check=True)  # indices within the products, sorted indptr
+    except ValueError as exc:
+        raise InvalidBundle(f"bought matrix: {exc}") from None
+    for what, values in (("user factors", user), ("item factors", item), ("popularity", pop)):
+        if not np.isfinite(values).all():
+            raise InvalidBundle(f"{what} are not all finite (NaN or inf)")
+
+
 def as_table(orders: Any) -> pa.Table:
     """An Arrow table from an Arrow table or anything with ``to_arrow()`` (polars)."""
     return orders if isinstance(orders, pa.Table) else orders.to_arrow()

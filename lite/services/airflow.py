@@ -167,8 +167,10 @@ class AirflowService(Service):
         return users.get("admin") if isinstance(users, dict) else None
 
     def describe(self) -> str:
-        password = self.password()
-        login = f"login admin / {password}" if password else "login: see the log"
+        """Where the UI is and where its login is kept (never the password: this is printed
+        by ``up`` and ``services status``, and terminals and CI logs are kept)."""
+        where = self.home / PASSWORD_FILE
+        login = f"login admin, password in {where}" if self.password() else "login: see the log"
         return f"Airflow {airflow_venv.AIRFLOW_VERSION} UI {self.url}, {login}"
 
     def start(self) -> ServiceStatus:

@@ -141,3 +141,32 @@ def test_seed_run_and_query_end_to_end(pg_settings: Settings, s3_settings: Setti
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "0"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("seed", "--products", "1"),
+        ("seed", "--customers", "-5"),
+        ("medallion", "run", "--date", "9999-12-31"),
+        ("medallion", "backfill", "--start", "0001-01-01", "--end", "9999-12-31"),
+    ],
+)
+def test_out_of_range_input_writes_nothing(
+    pg_settings: Settings, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Refused before any write: no table in the (fresh) database, nothing in the lake."""
+    import psycopg
+
+    settings = pg_settings.model_copy(update={"lake_uri": str(tmp_path / "lake")})
+    proc = shoplake(*args, env={**env_for(settings), "SHOPLAKE_DATA_DIR": str(tmp_path / "d")})
+    assert proc.returncode == 2, proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [error_line(proc)]
+    assert error_line(proc).startswith("error: ")
+    with psycopg.connect(pg_settings.dsn) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    assert tables == []
+    assert list(tmp_path.iterdir()) == []

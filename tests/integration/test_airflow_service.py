@@ -165,7 +165,9 @@ def test_starts_on_loopback_with_every_component_healthy(airflow: AirflowService
     while (health := airflow.health()) != want and time.monotonic() < deadline:
         time.sleep(2)
     assert health == want
-    assert airflow.password() and "login admin / " in airflow.describe()
+    password = airflow.password()
+    assert password and password not in airflow.describe()
+    assert f"password in {airflow.home}" in airflow.describe()
 
     def listening() -> dict[int, str]:
         return {

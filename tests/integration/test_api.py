@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 import uvicorn
@@ -238,3 +240,103 @@ def test_schema_fuzzing_finds_no_server_error(live_url: str, tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     report = next(tmp_path.glob("*.xml")).read_text()
     assert "<testcase" in report and "<failure" not in report
+
+
+# ---------------------------------------------------------------- corrupt model versions
+def _rewrite_factors(folder: Path, **change: np.ndarray) -> None:
+    with np.load(folder / "factors.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez(folder / "factors.npz", **(arrays | change))
+
+
+def _nan_factors(folder: Path) -> None:
+    with np.load(folder / "factors.npz") as npz:
+        item = npz["item_factors"].copy()
+    item[3, 1] = np.nan
+    _rewrite_factors(folder, item_factors=item)
+
+
+def _short_user_factors(folder: Path) -> None:
+    with np.load(folder / "factors.npz") as npz:
+        user = npz["user_factors"][:-1]
+    _rewrite_factors(folder, user_factors=user)
+
+
+def _factor_counts_disagree(folder: Path) -> None:
+    with np.load(folder / "factors.npz") as npz:
+        item = npz["item_factors"][:, :-1]
+    _rewrite_factors(folder, item_factors=item)
+
+
+def _short_popularity(folder: Path) -> None:
+    with np.load(folder / "factors.npz") as npz:
+        pop = npz["popularity"][:-2]
+    _rewrite_factors(folder, popularity=pop)
+
+
+def _unknown_format(folder: Path) -> None:
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps(meta | {"format": 99}))
+
+
+def _truncated_npz(folder: Path) -> None:
+    data = (folder / "factors.npz").read_bytes()
+    (folder / "factors.npz").write_bytes(data[: len(data) // 2])
+
+
+def _garbage_meta(folder: Path) -> None:
+    (folder / "meta.json").write_text("{not json")
+
+
+def _missing_products(folder: Path) -> None:
+    (folder / "products.parquet").unlink()
+
+
+DAMAGE = {
+    "nan factors": (_nan_factors, "finite"),
+    "user rows vs customers": (_short_user_factors, "customer"),
+    "factor counts": (_factor_counts_disagree, "factors"),
+    "popularity length": (_short_popularity, "popularity"),
+    "unknown format": (_unknown_format, "format"),
+    "truncated npz": (_truncated_npz, "factors.npz"),
+    "garbage meta": (_garbage_meta, "meta.json"),
+    "missing products": (_missing_products, "products.parquet"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_a_corrupt_version_is_refused_and_the_previous_keeps_serving(
+    api_settings: Settings, trained, tmp_path: Path, damage: str
+) -> None:
+    spoil, reason = DAMAGE[damage]
+    root = tmp_path / "registry"
+    shutil.copytree(trained[0], root)
+    registry = LocalRegistry(root, policy=PromotionPolicy(enabled=False))
+    customer, _ = known_customer(trained[1])
+    with TestClient(create_app(api_settings, registry)) as c:
+        assert registry.register(trained[1]).version == "v2"
+        spoil(root / "recommender" / "v2")
+        response = c.post("/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 503, response.text
+        detail = response.json()["detail"]
+        assert "v2" in detail and reason in detail and "v1" in detail, detail
+        health = c.get("/health")
+        assert health.status_code == 200 and health.json()["model_version"] == "v1"
+        body = c.get(f"/recommend/{customer}").json()
+        assert (body["model_version"], body["strategy"]) == ("v1", "personal")
+        assert 'shoplake_model_info{version="v1"} 1' in c.get("/metrics").text
+
+
+def test_a_corrupt_only_version_starts_the_api_without_a_model(
+    api_settings: Settings, trained, tmp_path: Path
+) -> None:
+    root = tmp_path / "registry"
+    shutil.copytree(trained[0], root)
+    _nan_factors(root / "recommender" / "v1")
+    with TestClient(create_app(api_settings, LocalRegistry(root))) as c:
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "no_model"
+        assert c.get("/recommend/CUST-000001").status_code == 503
+        response = c.post("/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 503 and "v1" in response.json()["detail"]
+        assert "finite" in response.json()["detail"]

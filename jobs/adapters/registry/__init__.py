@@ -5,6 +5,7 @@ from __future__ import annotations
 from jobs.adapters.registry.base import (
     LATEST,
     PRODUCTION,
+    InvalidModel,
     ModelRegistry,
     PromotionPolicy,
     Registration,
@@ -14,6 +15,7 @@ from jobs.settings import Settings
 __all__ = [
     "LATEST",
     "PRODUCTION",
+    "InvalidModel",
     "ModelRegistry",
     "PromotionPolicy",
     "Registration",

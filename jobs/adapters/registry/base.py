@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from jobs.adapters.registry.bundle_io import meta_of, read_bundle, write_bundle
-from jobs.domain.recommender import ModelBundle
+from jobs.domain.recommender import InvalidBundle, ModelBundle
+from jobs.errors import ShoplakeError
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "recommender"
 PRODUCTION, LATEST = "production", "latest"
+
+
+class InvalidModel(ShoplakeError):
+    """A stored version that cannot be served: damaged, inconsistent or of unknown format."""
+
+    def __init__(self, version: str, reason: str) -> None:
+        super().__init__(f"model {version} is invalid: {reason}")
+        self.version, self.reason = version, reason
 
 
 @dataclass(frozen=True)
@@ -105,10 +114,17 @@ class ModelRegistry(ABC):
         return Registration(version, aliases, promoted, reason, current_version, bundle.metrics)
 
     def load(self, ref: str = PRODUCTION) -> tuple[str, ModelBundle]:
-        """The bundle of a version or alias, with its resolved version."""
+        """The bundle of a version or alias, with its resolved version.
+
+        Raises ``KeyError`` when there is no such version, ``InvalidModel`` when its files
+        are damaged or disagree (see ``check_bundle``).
+        """
         with tempfile.TemporaryDirectory(prefix="shoplake-model-") as tmp:
             version, folder = self._fetch(ref, Path(tmp))
-            return version, read_bundle(folder)
+            try:
+                return version, read_bundle(folder)
+            except InvalidBundle as exc:
+                raise InvalidModel(version, str(exc)) from None
 
     def has_production(self) -> bool:
         return self.resolve(PRODUCTION) is not None

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from jobs.domain.recommender import ModelBundle
+from jobs.domain.recommender import InvalidBundle, ModelBundle, check_bundle
+from jobs.errors import first_line
+
+T = TypeVar("T")
+# what reading a damaged file raises (ArrowInvalid and JSONDecodeError are ValueErrors)
+DAMAGED = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile)
 
 FORMAT = 1
 FACTORS, BOUGHT, CUSTOMERS, PRODUCTS, META = (
@@ -59,26 +66,44 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 
 def read_bundle(folder: Path) -> ModelBundle:
-    """Read a bundle written by ``write_bundle``; pickled arrays are refused by ``np.load``."""
-    meta = read_meta(folder)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{folder}: unsupported model format {meta.get('format')!r}")
-    with np.load(folder / FACTORS, allow_pickle=False) as npz:
-        user, item, pop = npz["user_factors"], npz["item_factors"], npz["popularity"]
-    customers = pq.read_table(folder / CUSTOMERS)
-    products = pq.read_table(folder / PRODUCTS)
-    return ModelBundle(
+    """Read and check a bundle written by ``write_bundle``; ``InvalidBundle`` when damaged.
+
+    Pickled arrays are refused by ``np.load``; a missing, truncated or inconsistent file,
+    an unknown format or a NaN factor raises ``InvalidBundle`` naming what is wrong.
+    """
+    meta = _read(folder, META, read_meta)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InvalidBundle(f"{META}: unsupported model format {meta.get('format')!r}")
+    user, item, pop = _read(folder, FACTORS, _factors)
+    customers = _read(folder, CUSTOMERS, pq.read_table)
+    products = _read(folder, PRODUCTS, pq.read_table)
+    bundle = ModelBundle(
         user_factors=user,
         item_factors=item,
-        customer_ids=_strings(customers, "customer_id"),
-        product_ids=_strings(products, "product_id"),
-        product_names=_strings(products, "product_name"),
-        categories=_strings(products, "category"),
+        customer_ids=_read(folder, CUSTOMERS, lambda _: _strings(customers, "customer_id")),
+        product_ids=_read(folder, PRODUCTS, lambda _: _strings(products, "product_id")),
+        product_names=_read(folder, PRODUCTS, lambda _: _strings(products, "product_name")),
+        categories=_read(folder, PRODUCTS, lambda _: _strings(products, "category")),
         popularity=pop,
-        bought=sp.load_npz(folder / BOUGHT).tocsr(),
-        metrics=dict(meta.get("metrics", {})),
-        info=dict(meta.get("info", {})),
+        bought=_read(folder, BOUGHT, lambda p: sp.load_npz(p).tocsr()),
+        metrics=_read(folder, META, lambda _: dict(meta.get("metrics") or {})),
+        info=_read(folder, META, lambda _: dict(meta.get("info") or {})),
     )
+    check_bundle(bundle)
+    return bundle
+
+
+def _read(folder: Path, name: str, reader: Callable[[Path], T]) -> T:
+    """``reader(folder / name)``, a damaged file becoming ``InvalidBundle`` that names it."""
+    try:
+        return reader(folder if name == META else folder / name)
+    except DAMAGED as exc:
+        raise InvalidBundle(f"{name}: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+def _factors(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["user_factors"], npz["item_factors"], npz["popularity"]
 
 
 def _strings(table: pa.Table, name: str) -> np.ndarray:
