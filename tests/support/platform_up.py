@@ -112,3 +112,52 @@ def pg_dsn(data: Path, port: int, dbname: str = "shoplake") -> str:
 
     secret = (data / "secrets" / "shoplake_pg_password").read_text().strip()
     return f"postgresql://shoplake:{quote(secret, safe='')}@127.0.0.1:{port}/{dbname}"
+
+
+# where secrets are kept on purpose (owner-only stores a server must read them from)
+SECRET_STORES = (
+    "secrets/",
+    "services/redis/redis.conf",
+    "services/trino/etc/catalog/",
+    "services/trino/secrets/",
+    "services/connect/secrets/",
+    "services/airflow/simple_auth_manager_passwords.json.generated",
+)
+
+
+def installation_secrets(data: Path) -> dict[str, str]:
+    """Every secret an ``up`` generated in ``data``: its passwords and Airflow's admin's."""
+    import json
+
+    found = {p.name: p.read_text().strip() for p in (data / "secrets").iterdir()}
+    airflow = data / "services" / "airflow" / "simple_auth_manager_passwords.json.generated"
+    if airflow.exists():
+        found |= {f"airflow:{u}": pw for u, pw in json.loads(airflow.read_text()).items()}
+    return {k: v for k, v in found.items() if v}
+
+
+def files_holding(data: Path, texts: list[str], secrets: dict[str, str]) -> list[str]:
+    """``name in place`` for each secret found in a file of ``data`` outside SECRET_STORES
+    (logs, configs, Kafka topics, checkpoints: everything) or in one of ``texts``."""
+    from urllib.parse import quote
+
+    needles = {
+        name: {value.encode(), quote(value, safe="").encode()} for name, value in secrets.items()
+    }
+    hits = []
+    for path in sorted(data.rglob("*")):
+        rel = path.relative_to(data).as_posix()
+        if not path.is_file() or path.is_symlink() or rel.startswith(SECRET_STORES):
+            continue
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            continue
+        hits += [f"{name} in {rel}" for name, vs in needles.items() if any(v in blob for v in vs)]
+    for i, text in enumerate(texts):
+        hits += [
+            f"{name} in output #{i}"
+            for name, vs in needles.items()
+            if any(v.decode() in text for v in vs)
+        ]
+    return hits
