@@ -215,7 +215,13 @@ def _refused_without_password(settings: Settings) -> None:
 def test_local_servers_require_the_installation_passwords(own: Settings) -> None:
     """Any local user could enter a trust-authenticated superuser server (COPY ... TO PROGRAM)
     or a password-less Redis: both now need per-installation secrets, kept owner-only."""
-    manager.start(own, ["postgres", "redis"])
+    started = manager.start(own, ["postgres", "redis"])
+    if os.geteuid() == 0:  # as root, neither server runs as root
+        import pwd
+
+        service_uid = pwd.getpwnam("shoplake").pw_uid
+        for st in started:
+            assert st.pid and psutil.Process(st.pid).uids().effective == service_uid, st.name
     secrets = own.data_path / "secrets"
     assert secrets.stat().st_mode & 0o777 == 0o700
     for name in ("shoplake_pg_password", "shoplake_redis_password"):
