@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -98,6 +99,7 @@ class AirflowService(Service):
     def prepare(self) -> None:
         self.install()
         self._create_database()
+        self._admin_passwords()
         t0 = time.monotonic()
         with self.log_file.open("ab") as out:
             try:
@@ -114,6 +116,24 @@ class AirflowService(Service):
                 tail = proc.log_tail(self.log_file)
                 raise ServiceUnavailable(f"airflow db migrate failed ({exc}):\n{tail}") from exc
         log.info("airflow metadata database migrated in %.1f s", time.monotonic() - t0)
+
+    def _admin_passwords(self) -> None:
+        """Write the simple auth manager's password file before Airflow does: it prints a
+        password it generates into its log; one it finds in the file it does not print."""
+        path = self.home / PASSWORD_FILE
+        users_spec = self.env().get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
+        users = [u.split(":", 1)[0].strip() for u in users_spec.split(",") if u.strip()]
+        try:
+            known = json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:
+            known = {}
+        missing = {u: secrets.token_urlsafe(16) for u in users if u not in known}
+        if not missing:
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(known | missing) + "\n")
 
     def _create_database(self) -> None:
         dsn = self.settings.dsn
