@@ -199,13 +199,18 @@ def sql(
 
 @app.command()
 def status() -> None:
-    """What runs, where, and how fresh the lake is."""
+    """What runs, where, what ``up`` restarted, and how fresh the lake is."""
     from jobs import medallion
+    from lite import supervisor
     from lite.services import manager
 
     settings = _settings()
     for st in manager.status(settings, None):
         print(st.line())
+    state = supervisor.read_state(supervisor.state_path(settings))
+    if state is not None:
+        for line in supervisor.status_lines(state):
+            print(line)
     print(medallion.freshness_line(settings))
 
 
