@@ -220,14 +220,19 @@ def sql(
 
 @app.command()
 def status() -> None:
-    """What runs, where, and how fresh the lake is."""
+    """What runs, where, what ``up`` restarted, and how fresh the lake is."""
     from jobs import medallion
     from jobs.adapters import cdc_slots
+    from lite import supervisor
     from lite.services import manager
 
     settings = _settings()
     for st in manager.status(settings, None):
         print(st.line())
+    state = supervisor.read_state(supervisor.state_path(settings))
+    if state is not None:
+        for line in supervisor.status_lines(state):
+            print(line)
     print(medallion.freshness_line(settings))
     for line in cdc_slots.slot_lines(settings.dsn):
         print(line)

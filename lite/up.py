@@ -28,12 +28,12 @@ import httpx
 from jobs.errors import ShoplakeError, UsageError
 from jobs.settings import Settings, without_password
 from lite.services import proc
+from lite.supervisor import ChildUnit, ServiceUnit, Supervisor, Unit, state_path
 from lite.up_children import Child
 
 log = logging.getLogger(__name__)
 
 CORE_SERVICES = ["postgres", "s3", "redis", "airflow"]
-MAX_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,8 @@ class Platform:
         self.stop = threading.Event()
         self.children: list[Child] = []
         self.services: list[str] = []
+        self.units: list[Unit] = []  # what the supervisor watches: services, then children
+        self.supervisor: Supervisor | None = None
         self.streaming = False
 
     # ---- start ----
@@ -164,8 +166,11 @@ class Platform:
         if self.full:
             names += [n for n, e in manager.REGISTRY.items() if e.full_only]
         self.services = names
-        for st in manager.start(self.settings, names, full=self.options.full):
+        for svc in manager.services(self.settings, names, full=self.options.full, starting=True):
+            st = svc.start()
             self.say(st.line())
+            if st.pid is not None:  # an external server is not ours to restart
+                self.units.append(ServiceUnit(svc, st.pid))
 
     @property
     def full(self) -> bool:
@@ -231,6 +236,7 @@ class Platform:
             child = Child(name, args, self.home)
             self.children.append(child)
             self.say(f"{name:<9} started  pid {child.start():<7} log {child.log_file}")
+            self.units.append(ChildUnit(child))
 
     def wait_for_dashboard(self, timeout: float = 180.0) -> bool:
         # returns as soon as it answers; a first start on a new machine imports cold
@@ -274,25 +280,16 @@ class Platform:
 
     # ---- run and stop ----
     def supervise(self) -> None:
-        """Until a signal: restart a child that died (a few times), and say so."""
-        while not self.stop.wait(1.0):
-            for child in self.children:
-                code = child.exit_code()
-                if code is None:
-                    continue
-                if child.restarts >= MAX_RESTARTS:
-                    continue
-                child.restarts += 1
-                self.say(
-                    f"{child.name} exited with code {code} (restart {child.restarts}/"
-                    f"{MAX_RESTARTS}); last log lines:\n{child.tail()}"
-                )
-                if child.restarts < MAX_RESTARTS:
-                    self.stop.wait(2.0 * child.restarts)
-                    child.start()
+        """Until a signal: restart a service or child that died, with back-off, and say so."""
+        self.supervisor = Supervisor(self.units, state_path(self.settings), self.say)
+        self.supervisor.run(self.stop)
 
     def shutdown(self) -> None:
         self.stop.set()
+        if self.supervisor is not None:
+            # first: nothing may be restarted while we stop it, and a restart in flight
+            # finishes so its process is stopped below rather than left behind
+            self.supervisor.close()
         for child in reversed(self.children):
             child.stop()
             self.say(f"{child.name:<9} stopped")
@@ -303,6 +300,8 @@ class Platform:
 
             for st in manager.stop(self.settings, self.services):
                 self.say(st.line())
+        if self.supervisor is not None:
+            self.supervisor.remove_state()
         if proc.read_pid(self.pid_file) == os.getpid():
             self.pid_file.unlink(missing_ok=True)
 

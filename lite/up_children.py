@@ -15,13 +15,15 @@ from lite.services import proc
 class Child:
     """One ``shoplake ...`` subcommand with its log and pid file under ``home``."""
 
-    def __init__(self, name: str, args: list[str], home: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], home: Path, argv: list[str] | None = None
+    ) -> None:
         self.name = name
-        self.argv = [sys.executable, "-m", "lite.cli", *args]
+        # ``argv`` replaces the whole command (the supervisor's tests run plain Python)
+        self.argv = argv if argv is not None else [sys.executable, "-m", "lite.cli", *args]
         self.log_file = home / "logs" / f"{name}.log"
         self.pid_file = home / "run" / f"{name}.pid"
         self.popen: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
 
     @property
     def pid(self) -> int | None:

@@ -213,8 +213,17 @@ class AirflowService(Service):
         return ServiceStatus(self.name, False, None, self.url, detail)
 
     def _orphaned_session(self, sid: int) -> bool:
-        """True when the session ``sid`` still has our processes (its leader may be dead)."""
-        return any(_home_of(p.pid) == str(self.home) for p in session_members(sid))
+        """True when the session ``sid`` still has our processes (its leader may be dead).
+
+        With the leader gone, any live member counts: Linux does not hand out a PID still
+        used as a session id, so they are what our leader left. Their environment cannot
+        tell (the components set their process titles over it; seen with the API server
+        holding the port after a SIGKILL of ``standalone``, which blocked every restart).
+        """
+        members = session_members(sid)
+        if not proc.alive(sid) and members:
+            return True
+        return any(_home_of(p.pid) == str(self.home) for p in members)
 
     def _stop_session(self, pid: int | None) -> int:
         """SIGINT to the group, wait, SIGKILL whatever of the session remains; how many."""
