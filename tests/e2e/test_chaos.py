@@ -30,6 +30,7 @@ from tests.support.platform_up import (
     assert_nothing_left,
     free_ports,
     kill_platform,
+    pg_dsn,
     up_env,
     wait_until_up,
 )
@@ -159,14 +160,15 @@ def test_every_service_and_child_killed_in_turn_comes_back_and_nothing_is_lost(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        dsn = f"postgresql://shoplake@127.0.0.1:{pg}/shoplake"
         # unique per run: as root PostgreSQL keeps its data in its own user's home
         prefix = f"CHAOS-{uuid.uuid4().hex[:8]}-"
         like = prefix + "%"
-        writer = OrderWriter(dsn, prefix)
         seen: set[int] = set()
+        writer: OrderWriter | None = None
         try:
             wait_until_up(up, up_log, 420)
+            dsn = pg_dsn(data, pg)  # the password its first start generated
+            writer = OrderWriter(dsn, prefix)
             writer.start()
             back_at: dict[str, float] = {}
             killed: dict[str, int] = {}
@@ -276,7 +278,8 @@ def test_every_service_and_child_killed_in_turn_comes_back_and_nothing_is_lost(
             up.send_signal(signal.SIGTERM)
             assert up.wait(180) == 0, up_log.read_text()
         finally:
-            writer.stop.set()
+            if writer is not None:
+                writer.stop.set()
             if up.poll() is None:
                 kill_platform(up, data)
             out.close()
