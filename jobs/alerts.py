@@ -127,15 +127,46 @@ class DeliveryWorker(threading.Thread):
         key: str | None,
         in_doubt: bool = False,
     ) -> bool:
+        """Send one batch; on failure record it and return False (the caller re-reads the
+        ledger, so rows in back-off wait and the alerts behind them go on)."""
         ids = [a["alert_id"] for a in group]
         key = ledger.claim(conn, self.sink.name, ids, key)
         try:
             self.sink.send(group, batch_key=key, in_doubt=in_doubt)
-        except Exception as exc:  # any sink failure: keep the alerts, retry after a pause
-            detail = exc if isinstance(exc, DeliveryError) else repr(exc)
-            log.error("%s: %d alert(s) kept for a retry: %s", self.sink.name, len(ids), detail)
-            ledger.finish(conn, self.sink.name, ids, ok=False)
-            self.stop.wait(5.0)
+        except Exception as exc:  # any sink failure: dead letter, or retry after a back-off
+            failure = (
+                exc
+                if isinstance(exc, DeliveryError)
+                else DeliveryError(f"{self.sink.name}: {type(exc).__name__}: {first_line(exc)}")
+            )
+            if failure.permanent and len(group) > 1:
+                # which alert was refused? each on its own, so only that one is a dead letter
+                ledger.finish(conn, self.sink.name, ids, ok=False)
+                for alert in group:
+                    if self.stop.is_set():
+                        break
+                    self._hand_over(conn, [alert], None, in_doubt)
+                return False
+            dead = ledger.fail(
+                conn,
+                self.sink.name,
+                ids,
+                str(failure),
+                permanent=failure.permanent,
+                retry_after=failure.retry_after,
+            )
+            if dead:
+                log.error(
+                    "%s: %d alert(s) set aside as dead letters (see `shoplake alerts status`): %s",
+                    self.sink.name,
+                    dead,
+                    failure,
+                )
+            else:
+                log.warning(
+                    "%s: %d alert(s) kept for a retry: %s", self.sink.name, len(ids), failure
+                )
+                self.stop.wait(1.0)  # the sink is struggling: a breath before the next batch
             return False
         ledger.finish(conn, self.sink.name, ids, ok=True)
         return True
@@ -293,7 +324,7 @@ def _record(
     for change in rejected:
         log.warning(
             "alerts: set aside the change at %s (xid %d, %s): %s",
-            _lsn(change.lsn),
+            lsn_text(change.lsn),
             change.xid,
             change.table,
             change.reason,
@@ -316,12 +347,12 @@ def _record(
                 raise
             except psycopg.Error as exc:
                 change = _rejection(event, f"the ledger refused its alerts: {first_line(exc)}")
-                log.warning("alerts: set aside the change at %s: %s", _lsn(change.lsn), exc)
+                log.warning("alerts: set aside the change at %s: %s", lsn_text(change.lsn), exc)
                 rejected.append(change)
         ledger.record_rejected_changes(conn, [r.as_row() for r in rejected])
 
 
-def _lsn(lsn: int) -> str:
+def lsn_text(lsn: int) -> str:
     """PostgreSQL's own notation of a WAL position (what pg_replication_slots shows)."""
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
