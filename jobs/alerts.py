@@ -18,6 +18,7 @@ import psycopg
 
 from jobs.adapters import cdc_pg, ledger
 from jobs.adapters.alert_sinks import DeliveryError, Sink
+from jobs.adapters.alert_sinks.base import redact
 from jobs.domain.rules import alerts_for_change, params_from_settings
 from jobs.errors import ServiceUnavailable, first_line
 from jobs.settings import Settings
@@ -137,7 +138,12 @@ class DeliveryWorker(threading.Thread):
             failure = (
                 exc
                 if isinstance(exc, DeliveryError)
-                else DeliveryError(f"{self.sink.name}: {type(exc).__name__}: {first_line(exc)}")
+                else DeliveryError(
+                    redact(
+                        f"{self.sink.name}: {type(exc).__name__}: {first_line(exc)}",
+                        self.sink.secrets,
+                    )
+                )
             )
             if failure.permanent and len(group) > 1:
                 # which alert was refused? each on its own, so only that one is a dead letter

@@ -128,6 +128,33 @@ def test_transient_failures_back_off_and_end_as_dead_letters_after_bounded_tries
     assert received == ["FLAKY", "OK"]  # exactly once each, the failing one never
 
 
+def test_a_long_retry_after_is_kept_by_the_ledger_and_the_next_alerts_go_on(source):
+    """A 429 asking for more than the poster waits in-line: the delivery stays pending until
+    then (not a dead letter, not a busy thread), and later alerts are delivered meanwhile."""
+    with WebhookReceiver() as hook:
+        hook.fail_next(429, retry_after=120)
+        sink = webhook_sink(hook, max_retry_after=1.0)
+        with running_alerts(source, [sink]), psycopg.connect(source.dsn) as conn:
+            insert_orders(conn, [alerting("SLOW")])
+            conn.commit()
+            wait_for(lambda: hook.attempts, 20, "the rate-limited attempt")
+            insert_orders(conn, [alerting("NEXT")])
+            conn.commit()
+            wait_for(lambda: hook.hooks(), 20, "the next alert")
+            wait_for(
+                lambda: deliveries(source, "webhook")["SLOW"][0] == "pending", 20, "the back-off"
+            )
+            wait_ahead = conn.execute(
+                "SELECT extract(epoch FROM d.not_before - now())"
+                " FROM shoplake_alerts.alert_deliveries d JOIN shoplake_alerts.alerts a"
+                " USING (alert_id) WHERE a.record->>'order_id' = 'SLOW'"
+            ).fetchone()[0]
+    assert [h.body["order_id"] for h in hook.hooks()] == ["NEXT"]
+    assert 100 < wait_ahead <= 120
+    state, attempts, error = deliveries(source, "webhook")["SLOW"]
+    assert (state, attempts) == ("pending", 1) and "HTTP 429" in (error or "")
+
+
 def test_a_long_product_name_reaches_telegram_within_its_limit(source):
     name = "Lamp\n🛑 FAKE ALERT\x07 " + "x" * 10_000
     with TelegramStandIn(TOKEN) as api:

@@ -78,6 +78,7 @@ class Sink(ABC):
 
     name: str
     max_batch = 100
+    secrets: Sequence[str] = ()  # scrubbed from any error of this sink before it is logged
 
     def plan(self, alerts: Sequence[Alert]) -> list[list[Alert]]:
         return [list(alerts[i : i + self.max_batch]) for i in range(0, len(alerts), self.max_batch)]
@@ -131,6 +132,8 @@ class HttpPoster:
         for attempt in range(1, self.attempts + 1):
             try:
                 resp = self.client.post(url, json=payload, headers=headers)
+            except httpx.InvalidURL as exc:  # the setting is wrong: no retry will mend it
+                raise DeliveryError(self._say(f"invalid URL: {exc}"), permanent=True) from None
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:

@@ -36,6 +36,7 @@ class TelegramSink(Sink):
         self.wait = wait or threading.Event().wait
         # the token is in the URL path: the poster scrubs it from errors and httpx's log lines
         self.poster = HttpPoster([token], WHERE["telegram"], wait=self.wait, **retry)
+        self.secrets = self.poster.secrets
         self._last_sent = 0.0
 
     def plan(self, alerts: Sequence[Alert]) -> list[list[Alert]]:

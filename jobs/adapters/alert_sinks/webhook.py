@@ -18,6 +18,7 @@ class WebhookSink(Sink):
         self.url = url
         # the URL often is the credential (a Slack-style hook): errors and logs never show it
         self.poster = HttpPoster(url_secrets(url), WHERE["webhook"], wait=wait, **retry)
+        self.secrets = self.poster.secrets
 
     def send(self, alerts: Sequence[Alert], *, batch_key: str, in_doubt: bool = False) -> None:
         for alert in alerts:
