@@ -18,6 +18,7 @@ import psycopg
 
 from jobs.adapters import cdc_pg, ledger
 from jobs.adapters.alert_sinks import DeliveryError, Sink
+from jobs.adapters.alert_sinks.base import redact
 from jobs.domain.rules import alerts_for_change, params_from_settings
 from jobs.errors import ServiceUnavailable, first_line
 from jobs.settings import Settings
@@ -127,15 +128,51 @@ class DeliveryWorker(threading.Thread):
         key: str | None,
         in_doubt: bool = False,
     ) -> bool:
+        """Send one batch; on failure record it and return False (the caller re-reads the
+        ledger, so rows in back-off wait and the alerts behind them go on)."""
         ids = [a["alert_id"] for a in group]
         key = ledger.claim(conn, self.sink.name, ids, key)
         try:
             self.sink.send(group, batch_key=key, in_doubt=in_doubt)
-        except Exception as exc:  # any sink failure: keep the alerts, retry after a pause
-            detail = exc if isinstance(exc, DeliveryError) else repr(exc)
-            log.error("%s: %d alert(s) kept for a retry: %s", self.sink.name, len(ids), detail)
-            ledger.finish(conn, self.sink.name, ids, ok=False)
-            self.stop.wait(5.0)
+        except Exception as exc:  # any sink failure: dead letter, or retry after a back-off
+            failure = (
+                exc
+                if isinstance(exc, DeliveryError)
+                else DeliveryError(
+                    redact(
+                        f"{self.sink.name}: {type(exc).__name__}: {first_line(exc)}",
+                        self.sink.secrets,
+                    )
+                )
+            )
+            if failure.permanent and len(group) > 1:
+                # which alert was refused? each on its own, so only that one is a dead letter
+                ledger.finish(conn, self.sink.name, ids, ok=False)
+                for alert in group:
+                    if self.stop.is_set():
+                        break
+                    self._hand_over(conn, [alert], None, in_doubt)
+                return False
+            dead = ledger.fail(
+                conn,
+                self.sink.name,
+                ids,
+                str(failure),
+                permanent=failure.permanent,
+                retry_after=failure.retry_after,
+            )
+            if dead:
+                log.error(
+                    "%s: %d alert(s) set aside as dead letters (see `shoplake alerts status`): %s",
+                    self.sink.name,
+                    dead,
+                    failure,
+                )
+            else:
+                log.warning(
+                    "%s: %d alert(s) kept for a retry: %s", self.sink.name, len(ids), failure
+                )
+                self.stop.wait(1.0)  # the sink is struggling: a breath before the next batch
             return False
         ledger.finish(conn, self.sink.name, ids, ok=True)
         return True
@@ -236,25 +273,94 @@ def _step(
     sink_names: list[str],
     workers: list[DeliveryWorker],
 ) -> None:
-    """One micro-batch: collect committed transactions briefly, make their alerts durable."""
-    alerts: list[dict] = []
-    last_end, started = 0, time.monotonic()
+    """One micro-batch: collect committed transactions briefly, make their alerts durable.
+
+    A change that cannot be evaluated is set aside (``rejected_changes``) in the same ledger
+    transaction as the alerts, so confirming the slot past it neither loses nor replays it.
+    """
+    per_change: list[tuple[dict, list[dict]]] = []
+    rejected: list[cdc_pg.RejectedChange] = []
+    count, last_end, started = 0, 0, time.monotonic()
     for tx in reader.poll(timeout=0.5):
         now = dt.datetime.now(dt.UTC)
+        rejected.extend(tx.rejected)
         for event in tx.events:
-            alerts.extend(alerts_for_change(event, params, now))
+            try:
+                found = alerts_for_change(event, params, now)
+            except Exception as exc:  # a bug or a value the rules trip on: keep it, go on
+                rejected.append(_rejection(event, f"evaluating the rules failed: {exc!r}"))
+                continue
+            per_change.append((event, found))
+            count += len(found)
         last_end = tx.end_lsn
-        if len(alerts) >= FLUSH_MAX_ALERTS or time.monotonic() - started > FLUSH_EVERY_S:
+        if count >= FLUSH_MAX_ALERTS or time.monotonic() - started > FLUSH_EVERY_S:
             break
-    if alerts:
-        with conn.transaction():
-            ledger.record_alerts(conn, alerts, sink_names)
-        for worker in workers:
-            worker.wake.set()
+    if per_change or rejected:
+        _record(conn, per_change, rejected, sink_names)
+        if count:
+            for worker in workers:
+                worker.wake.set()
     if last_end:
         reader.confirm(last_end)  # only now: the alerts of these transactions are durable
     else:
         reader.confirm_idle()
+
+
+def _rejection(event: dict, reason: str) -> cdc_pg.RejectedChange:
+    source = event.get("source") or {}
+    row = event.get("after") if event.get("after") is not None else event.get("before")
+    return cdc_pg.RejectedChange(
+        lsn=int(source.get("lsn") or 0),
+        xid=int(source.get("txId") or 0),
+        table=f"{source.get('schema')}.{source.get('table')}",
+        op=str(event.get("op")),
+        raw={k: None if v is None else str(v) for k, v in (row or {}).items()},
+        reason=reason,
+    )
+
+
+def _record(
+    conn: psycopg.Connection,
+    per_change: list[tuple[dict, list[dict]]],
+    rejected: list[cdc_pg.RejectedChange],
+    sink_names: list[str],
+) -> None:
+    """Alerts and set-aside changes in one transaction; a change whose alerts the ledger
+    refuses (a value jsonb cannot hold) is found one by one and set aside too."""
+    for change in rejected:
+        log.warning(
+            "alerts: set aside the change at %s (xid %d, %s): %s",
+            lsn_text(change.lsn),
+            change.xid,
+            change.table,
+            change.reason,
+        )
+    try:
+        with conn.transaction():
+            ledger.record_alerts(conn, [a for _, found in per_change for a in found], sink_names)
+            ledger.record_rejected_changes(conn, [r.as_row() for r in rejected])
+        return
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        log.warning("alerts: storing a batch failed (%s); storing it change by change", exc)
+    with conn.transaction():
+        for event, found in per_change:
+            try:
+                with conn.transaction():  # a savepoint: one refused change spoils nothing else
+                    ledger.record_alerts(conn, found, sink_names)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                change = _rejection(event, f"the ledger refused its alerts: {first_line(exc)}")
+                log.warning("alerts: set aside the change at %s: %s", lsn_text(change.lsn), exc)
+                rejected.append(change)
+        ledger.record_rejected_changes(conn, [r.as_row() for r in rejected])
+
+
+def lsn_text(lsn: int) -> str:
+    """PostgreSQL's own notation of a WAL position (what pg_replication_slots shows)."""
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
 def reset(settings: Settings, slot: str | None = None, purge_ledger: bool = False) -> list[str]:

@@ -1,4 +1,5 @@
-"""``shoplake alerts``: run the CDC alerts until stopped, or reset the slot for a clean start."""
+"""``shoplake alerts``: run the CDC alerts until stopped, see how delivery goes (dead letters,
+set-aside changes), retry dead letters, or reset the slot for a clean start."""
 
 from __future__ import annotations
 
@@ -83,6 +84,77 @@ def reset(
 
     dropped = alerts.reset(_settings(), slot, purge_ledger=ledger)
     print("dropped " + ", ".join(dropped) if dropped else "nothing to drop")
+
+
+@alerts_app.command("status")
+def status(
+    recent: Annotated[int, typer.Option(help="how many dead letters / rejections to list")] = 5,
+) -> None:
+    """Deliveries per sink (delivered, pending, dead), dead letters and set-aside changes."""
+    import psycopg
+
+    from jobs.adapters import ledger
+    from jobs.alerts import check_database
+    from lite.cli_common import load_settings as _settings
+
+    settings = _settings()
+    check_database(settings)
+    with psycopg.connect(settings.dsn) as conn:
+        summary = ledger.status(conn, recent=recent)
+    for line in status_lines(summary):
+        print(line)
+
+
+def status_lines(summary: dict) -> list[str]:
+    """The status as text; sinks are named by where they are configured, never by URL."""
+    from jobs.adapters.alert_sinks.base import WHERE
+    from jobs.alerts import lsn_text
+
+    if not summary["sinks"] and not summary["rejected_changes"] and not summary["rejected_alerts"]:
+        return ["no alerts recorded yet"]
+    lines = ["deliveries:"]
+    for sink, n in sorted(summary["sinks"].items()):
+        oldest = n["oldest_pending"]
+        since = f" · oldest pending since {oldest:%Y-%m-%d %H:%M:%S%z}" if oldest else ""
+        lines.append(
+            f"  {sink} ({WHERE.get(sink, sink)}): delivered {n['delivered']} · pending"
+            f" {n['pending']} · sending {n['sending']} · dead {n['dead']}{since}"
+        )
+    if summary["dead"]:
+        lines.append("latest dead letters (`shoplake alerts retry-dead` sends them again):")
+        lines += [
+            f"  {d['sink']} · order {d['order_id']} · alert {d['alert_id'][:12]}"
+            f" · {d['attempts']} attempt(s): {d['reason']}"
+            for d in summary["dead"]
+        ]
+    lines.append(f"rejected changes: {summary['rejected_changes']}")
+    lines += [
+        f"  {lsn_text(r['source_lsn'])} · xid {r['xid']} · {r['table']} · op {r['op']}:"
+        f" {r['reason']}"
+        for r in summary["recent_rejected"]
+    ]
+    if summary["rejected_alerts"]:
+        lines.append(f"rejected alert messages (flink engine): {summary['rejected_alerts']}")
+    return lines
+
+
+@alerts_app.command("retry-dead")
+def retry_dead(
+    sink: Annotated[str | None, typer.Option(help="only this sink (default: all)")] = None,
+) -> None:
+    """Send dead letters again (e.g. after fixing the chat id or the webhook)."""
+    import psycopg
+
+    from jobs.adapters import ledger
+    from jobs.alerts import check_database
+    from lite.cli_common import load_settings as _settings
+
+    settings = _settings()
+    check_database(settings)
+    with psycopg.connect(settings.dsn) as conn:
+        ledger.ensure_schema(conn)
+        count = ledger.retry_dead(conn, sink)
+    print(f"{count} dead letter(s) queued again; a running `shoplake alerts run` sends them")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ import logging
 from nicegui import app, ui
 
 from jobs.settings import Settings
+from web.alerts_health import AlertsHealth
 from web.feeds import Feeds
 from web.page import DashboardPage
 from web.state import LiveState
@@ -22,10 +23,13 @@ def serve(
     feeds = Feeds(settings, state, poll_s=poll_s)
     app.on_startup(feeds.start)
     app.on_shutdown(feeds.close)
+    alerts = AlertsHealth(settings.dsn)
+    app.on_startup(alerts.start)
+    app.on_shutdown(alerts.close)
 
     @ui.page("/")
     def index() -> None:
-        DashboardPage(state)
+        DashboardPage(state, alerts)
 
     @app.get("/health")
     def health() -> dict[str, object]:

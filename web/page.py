@@ -9,6 +9,7 @@ from typing import Any
 from nicegui import ui
 
 from web import charts
+from web.alerts_health import AlertsHealth
 from web.state import LIVE, POLLING, LiveState, View
 
 REFRESH_S = 0.25  # how often each tab looks at the shared state (in-process, cheap)
@@ -19,8 +20,9 @@ MODE_STYLE = {LIVE: ("bg-green-600", "Live"), POLLING: ("bg-amber-500", "Polling
 class DashboardPage:
     """The elements of one tab and how a new metrics message updates them."""
 
-    def __init__(self, state: LiveState) -> None:
+    def __init__(self, state: LiveState, alerts: AlertsHealth | None = None) -> None:
         self.state = state
+        self.alerts = alerts
         self.version = -1
         self.kpi_values: dict[str, ui.label] = {}
         self.kpi_deltas: dict[str, ui.label] = {}
@@ -50,6 +52,12 @@ class DashboardPage:
             .classes("w-full px-3 py-2 rounded bg-amber-100 text-amber-900 text-sm")
         )
         self.notice.set_visibility(False)
+        self.alerts_notice = (
+            ui.label("")
+            .props('data-testid="alerts-trouble"')
+            .classes("w-full px-3 py-2 rounded bg-red-100 text-red-900 text-sm")
+        )
+        self.alerts_notice.set_visibility(False)
         with ui.grid(columns=4).classes("w-full gap-4"):
             for metric, title, _kind in charts.KPI_CARDS:
                 with ui.card().classes("shadow-sm"):
@@ -79,6 +87,9 @@ class DashboardPage:
     def refresh(self) -> None:
         view = self.state.view()
         self._status(view)
+        trouble = self.alerts.text if self.alerts else None  # dead letters, rejected changes
+        self.alerts_notice.set_visibility(bool(trouble))
+        self.alerts_notice.set_text(trouble or "")
         if view.version == self.version or view.message is None:
             return
         self.version = view.version

@@ -2,6 +2,9 @@
 
 The reader yields whole committed transactions as Debezium envelopes; the caller confirms a
 transaction's ``end_lsn`` only once its alerts are durable, so a crash replays, never loses.
+A change whose values cannot be decoded (e.g. bytes that are not UTF-8 in a SQL_ASCII
+database) does not stop the stream: it comes with the transaction as a ``RejectedChange``
+(position, raw values as text, reason), for the caller to keep beside the alerts.
 """
 
 from __future__ import annotations
@@ -28,11 +31,27 @@ def default_slot_name(dbname: str) -> str:
 
 
 @dataclass
+class RejectedChange:
+    """A change set aside: where it is, what it held (as text), and why."""
+
+    lsn: int
+    xid: int
+    table: str  # schema.table
+    op: str  # c, u or d
+    raw: dict[str, str | None]
+    reason: str
+
+    def as_row(self) -> tuple[int, int, str, str, dict[str, str | None], str]:
+        return (self.lsn, self.xid, self.table, self.op, self.raw, self.reason)
+
+
+@dataclass
 class Transaction:
     xid: int
     commit_ts_ms: int
     end_lsn: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[RejectedChange] = field(default_factory=list)
 
 
 @dataclass
@@ -89,17 +108,33 @@ class PgOutputDecoder:
     def _change(self, kind: bytes, body: memoryview, lsn: int) -> None:
         (relid,) = struct.unpack_from("!I", body)
         rel, pos = self.relations[relid], 4
-        before = after = None
+        raw_before = raw_after = None
         if kind in (b"U", b"D") and body[pos : pos + 1] in (b"K", b"O"):
-            before, pos = self._tuple(rel, body, pos + 1)
+            raw_before, pos = self._tuple(rel, body, pos + 1)
         if kind in (b"I", b"U"):
-            after, pos = self._tuple(rel, body, pos + 1)  # skip the 'N' marker
+            raw_after, pos = self._tuple(rel, body, pos + 1)  # skip the 'N' marker
+        op = {b"I": "c", b"U": "u", b"D": "d"}[kind]
+        assert self.current is not None
+        try:
+            before = _values(rel, raw_before)
+            after = _values(rel, raw_after)
+        except ValueError as exc:  # set aside, with the reason; the stream goes on
+            shown = raw_after if raw_after is not None else raw_before
+            self.current.rejected.append(
+                RejectedChange(
+                    lsn=lsn,
+                    xid=self.current.xid,
+                    table=f"{rel.schema}.{rel.table}",
+                    op=op,
+                    raw={k: _raw_text(v) for k, v in (shown or {}).items()},
+                    reason=str(exc),
+                )
+            )
+            return
         if after is not None and before is not None:
             after = {k: before.get(k) if v is _UNCHANGED else v for k, v in after.items()}
         elif after is not None:
             after = {k: None if v is _UNCHANGED else v for k, v in after.items()}
-        op = {b"I": "c", b"U": "u", b"D": "d"}[kind]
-        assert self.current is not None
         self.current.events.append(
             envelope(
                 op,
@@ -116,10 +151,11 @@ class PgOutputDecoder:
 
     @staticmethod
     def _tuple(rel: Relation, body: memoryview, pos: int) -> tuple[dict[str, Any], int]:
+        """The columns' raw values: bytes, None (null) or _UNCHANGED (a TOASTed value)."""
         (ncols,) = struct.unpack_from("!H", body, pos)
         pos += 2
         row: dict[str, Any] = {}
-        for name, oid in rel.columns[:ncols]:
+        for name, _oid in rel.columns[:ncols]:
             kind = body[pos : pos + 1].tobytes()
             pos += 1
             if kind == b"n":
@@ -128,10 +164,37 @@ class PgOutputDecoder:
                 row[name] = _UNCHANGED
             else:
                 (size,) = struct.unpack_from("!I", body, pos)
-                text = bytes(body[pos + 4 : pos + 4 + size]).decode()
-                row[name] = value_from_text(oid, text)
+                row[name] = bytes(body[pos + 4 : pos + 4 + size])
                 pos += 4 + size
         return row, pos
+
+
+def _values(rel: Relation, raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Python values of a raw row; ValueError naming the column that cannot be read."""
+    if raw is None:
+        return None
+    types = dict(rel.columns)
+    row: dict[str, Any] = {}
+    for name, value in raw.items():
+        if not isinstance(value, bytes):
+            row[name] = value  # None or _UNCHANGED
+            continue
+        try:
+            row[name] = value_from_text(types[name], value.decode())
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"column {name} is not valid UTF-8 (byte 0x{value[exc.start]:02x} at {exc.start})"
+            ) from exc
+        except (ValueError, ArithmeticError) as exc:
+            raise ValueError(f"column {name} (type oid {types[name]}): {exc}") from exc
+    return row
+
+
+def _raw_text(value: Any) -> str | None:
+    """A raw value as text for the quarantine: undecodable bytes shown as \\xNN escapes."""
+    if value is None or value is _UNCHANGED:
+        return None
+    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
 
 
 def _cstring(body: memoryview, pos: int) -> tuple[str, int]:

@@ -1,10 +1,14 @@
 """The durable delivery ledger in PostgreSQL: each alert once, each (alert, sink) delivered once.
 
 States of a delivery: ``pending`` -> ``sending`` (claimed, batch key recorded, committed before
-the sink is called) -> ``delivered``. A ``sending`` row found at start-up was in flight when the
+the sink is called) -> ``delivered``, or ``dead`` (a dead letter: the sink refused it for good,
+or it failed ``MAX_ATTEMPTS`` times; kept with the reason, never sent again). After a transient
+failure the row goes back to ``pending`` with a ``not_before`` back-off, so later alerts pass it.
+A ``sending`` row found at start-up was in flight when the
 process died: it is "in doubt" and resent as the very same batch (idempotent for the lake and
 the webhook's Idempotency-Key; Telegram has no idempotency, so its text says it may repeat).
-Malformed messages from the alerts topic (full profile) are kept in ``rejected_alerts``.
+Malformed messages from the alerts topic (full profile) are kept in ``rejected_alerts``; order
+changes the lite engine cannot evaluate are kept in ``rejected_changes``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,17 @@ CREATE TABLE IF NOT EXISTS shoplake_alerts.alert_deliveries (
     delivered_at timestamptz,
     PRIMARY KEY (alert_id, sink)
 );
+DO $$ BEGIN  -- a ledger from before dead letters: add them (once; ALTER locks the table)
+IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'shoplake_alerts'
+               AND table_name = 'alert_deliveries' AND column_name = 'last_error') THEN
+    ALTER TABLE shoplake_alerts.alert_deliveries
+        ADD COLUMN not_before timestamptz,
+        ADD COLUMN last_error text,
+        DROP CONSTRAINT IF EXISTS alert_deliveries_state_check,
+        ADD CONSTRAINT alert_deliveries_state_check
+            CHECK (state IN ('pending', 'sending', 'delivered', 'dead'));
+END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS alert_deliveries_open
     ON shoplake_alerts.alert_deliveries (sink, state) WHERE state <> 'delivered';
 CREATE TABLE IF NOT EXISTS shoplake_alerts.rejected_alerts (
@@ -50,7 +65,18 @@ CREATE TABLE IF NOT EXISTS shoplake_alerts.rejected_alerts (
     rejected_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, kafka_partition, kafka_offset)
 );
+CREATE TABLE IF NOT EXISTS shoplake_alerts.rejected_changes (
+    source_lsn  bigint PRIMARY KEY,
+    xid         bigint NOT NULL,
+    table_name  text NOT NULL,
+    op          text NOT NULL,
+    raw_values  jsonb NOT NULL,
+    reason      text NOT NULL,
+    rejected_at timestamptz NOT NULL DEFAULT now()
+);
 """
+MAX_ATTEMPTS = 8  # hand-overs of one delivery before a transient failure makes it a dead letter
+BACKOFF_S, MAX_BACKOFF_S = 5.0, 600.0  # pause before the n-th retry: 5 s, 10 s, ... 10 min
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -119,6 +145,24 @@ def record_rejected(
         )
 
 
+def record_rejected_changes(
+    conn: psycopg.Connection, rejected: Sequence[tuple[int, int, str, str, dict[str, Any], str]]
+) -> None:
+    """Set aside changes that could not be evaluated (lsn, xid, table, op, raw values, reason).
+
+    In the caller's transaction, before the slot is confirmed past them; a replay is a no-op.
+    """
+    if not rejected:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO shoplake_alerts.rejected_changes"
+            " (source_lsn, xid, table_name, op, raw_values, reason)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(lsn, xid, t, op, json.dumps(raw), why) for lsn, xid, t, op, raw, why in rejected],
+        )
+
+
 def _records(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Records in the field order of the alert contract (jsonb does not keep key order)."""
     out = []
@@ -134,7 +178,8 @@ def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[dict[str, A
         rows = conn.execute(
             "SELECT a.record FROM shoplake_alerts.alert_deliveries d"
             " JOIN shoplake_alerts.alerts a USING (alert_id)"
-            " WHERE d.sink = %s AND d.state = 'pending' ORDER BY a.seq LIMIT %s",
+            " WHERE d.sink = %s AND d.state = 'pending'"
+            " AND (d.not_before IS NULL OR d.not_before <= now()) ORDER BY a.seq LIMIT %s",
             (sink, limit),
         ).fetchall()
     return _records(rows)
@@ -171,13 +216,133 @@ def claim(
 
 
 def finish(conn: psycopg.Connection, sink: str, alert_ids: Sequence[str], ok: bool) -> None:
-    """Delivered (never sent again) or, after a known failure, back to pending."""
+    """Delivered (never sent again) or, after a known failure, back to pending at once."""
     with conn.transaction():
         conn.execute(
-            "UPDATE shoplake_alerts.alert_deliveries SET state = %s,"
+            "UPDATE shoplake_alerts.alert_deliveries SET state = %s, not_before = NULL,"
+            " last_error = CASE WHEN %s THEN NULL ELSE last_error END,"
             " delivered_at = CASE WHEN %s THEN now() END WHERE sink = %s AND alert_id = ANY(%s)",
-            ("delivered" if ok else "pending", ok, sink, list(alert_ids)),
+            ("delivered" if ok else "pending", ok, ok, sink, list(alert_ids)),
         )
+
+
+def fail(
+    conn: psycopg.Connection,
+    sink: str,
+    alert_ids: Sequence[str],
+    error: str,
+    permanent: bool,
+    retry_after: float | None = None,
+) -> int:
+    """Record a failed hand-over; returns how many of the deliveries became dead letters.
+
+    A permanent failure (the sink refused the alert itself) is a dead letter at once; a
+    transient one goes back to pending with an exponential back-off (or the sink's own
+    retry-after), and becomes a dead letter once it has had ``MAX_ATTEMPTS`` hand-overs.
+    ``error`` must already be free of secrets: it is stored and shown by ``alerts status``.
+    """
+    with conn.transaction():
+        rows = conn.execute(
+            "UPDATE shoplake_alerts.alert_deliveries SET"
+            " state = CASE WHEN %(perm)s OR attempts >= %(max)s THEN 'dead' ELSE 'pending' END,"
+            " last_error = CASE WHEN NOT %(perm)s AND attempts >= %(max)s"
+            "   THEN 'gave up after ' || attempts || ' attempts: ' || %(err)s ELSE %(err)s END,"
+            " not_before = now() + make_interval(secs => greatest(%(after)s::float8,"
+            "   least(%(base)s * 2 ^ greatest(attempts - 1, 0), %(cap)s)))"
+            " WHERE sink = %(sink)s AND alert_id = ANY(%(ids)s) RETURNING state",
+            {
+                "perm": permanent,
+                "max": MAX_ATTEMPTS,
+                "err": error[:2000],
+                "after": retry_after or 0.0,
+                "base": BACKOFF_S,
+                "cap": MAX_BACKOFF_S,
+                "sink": sink,
+                "ids": list(alert_ids),
+            },
+        ).fetchall()
+    return sum(1 for (state,) in rows if state == "dead")
+
+
+def retry_dead(conn: psycopg.Connection, sink: str | None = None) -> int:
+    """Give dead letters (of one sink, or all) a fresh start; returns how many."""
+    with conn.transaction():
+        cur = conn.execute(
+            "UPDATE shoplake_alerts.alert_deliveries SET state = 'pending', attempts = 0,"
+            " not_before = NULL WHERE state = 'dead' AND (%s::text IS NULL OR sink = %s)",
+            (sink, sink),
+        )
+    return cur.rowcount
+
+
+def status(conn: psycopg.Connection, recent: int = 5) -> dict[str, Any]:
+    """What ``shoplake alerts status`` and the dashboard show (read-only; no secrets inside).
+
+    ``sinks``: per sink the count of deliveries in each state and the oldest pending age;
+    ``dead``: the latest dead letters with their reason; ``rejected_changes`` and
+    ``rejected_alerts``: how many changes / topic messages were set aside, with the latest.
+    """
+    out: dict[str, Any] = {
+        "sinks": {},
+        "dead": [],
+        "rejected_changes": 0,
+        "rejected_alerts": 0,
+        "recent_rejected": [],
+    }
+    with conn.transaction():
+        if conn.execute("SELECT to_regclass('shoplake_alerts.alert_deliveries')").fetchone() == (
+            None,
+        ):
+            return out
+        has_new = conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " 'shoplake_alerts' AND table_name = 'alert_deliveries' AND column_name = 'last_error'"
+        ).fetchone()
+        if not has_new or not has_new[0]:  # a ledger from before dead letters: not migrated
+            return out
+        for sink, state, count, oldest in conn.execute(
+            "SELECT d.sink, d.state, count(*), min(a.created_at) FILTER (WHERE d.state = 'pending')"
+            " FROM shoplake_alerts.alert_deliveries d JOIN shoplake_alerts.alerts a"
+            " USING (alert_id) GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall():
+            blank = {"delivered": 0, "pending": 0, "sending": 0, "dead": 0, "oldest_pending": None}
+            entry = out["sinks"].setdefault(sink, blank)
+            entry[state] = count
+            if oldest is not None:
+                entry["oldest_pending"] = oldest
+        out["dead"] = [
+            {"sink": sink, "alert_id": aid, "order_id": oid, "attempts": n, "reason": why}
+            for sink, aid, oid, n, why in conn.execute(
+                "SELECT d.sink, d.alert_id, a.record->>'order_id', d.attempts, d.last_error"
+                " FROM shoplake_alerts.alert_deliveries d JOIN shoplake_alerts.alerts a"
+                " USING (alert_id) WHERE d.state = 'dead' ORDER BY a.seq DESC LIMIT %s",
+                (recent,),
+            ).fetchall()
+        ]
+        for table in ("rejected_changes", "rejected_alerts"):
+            if conn.execute("SELECT to_regclass(%s)", (f"shoplake_alerts.{table}",)).fetchone() != (
+                None,
+            ):
+                row = conn.execute(f"SELECT count(*) FROM shoplake_alerts.{table}").fetchone()
+                out[table] = int(row[0]) if row else 0
+        if out["rejected_changes"]:
+            out["recent_rejected"] = [
+                {"source_lsn": lsn, "xid": xid, "table": t, "op": op, "reason": why}
+                for lsn, xid, t, op, why in conn.execute(
+                    "SELECT source_lsn, xid, table_name, op, reason"
+                    " FROM shoplake_alerts.rejected_changes ORDER BY rejected_at DESC,"
+                    " source_lsn DESC LIMIT %s",
+                    (recent,),
+                ).fetchall()
+            ]
+    return out
+
+
+def trouble_count(conn: psycopg.Connection) -> int:
+    """Dead letters plus set-aside changes: the one number a dashboard badge needs (0 = fine)."""
+    summary = status(conn, recent=0)
+    dead = sum(s["dead"] for s in summary["sinks"].values())
+    return dead + summary["rejected_changes"] + summary["rejected_alerts"]
 
 
 def drop_schema(conn: psycopg.Connection) -> None:
@@ -185,5 +350,5 @@ def drop_schema(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute(
             "DROP TABLE IF EXISTS shoplake_alerts.alert_deliveries, shoplake_alerts.alerts,"
-            " shoplake_alerts.rejected_alerts"
+            " shoplake_alerts.rejected_alerts, shoplake_alerts.rejected_changes"
         )

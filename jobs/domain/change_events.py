@@ -32,12 +32,20 @@ def value_from_text(type_oid: int, text: str | None) -> Any:
         return float(text)
     if type_oid == _BOOL:
         return text == "t"
+    # Decision: a timestamp Python cannot hold ('infinity', BC dates, years past 9999, or
+    # a zone shift across year 1 or 9999) stays PostgreSQL's text, as odd NUMERIC text does:
+    # the rules never read timestamps, so the change is still evaluated and no alert is lost.
     if type_oid == _TIMESTAMPTZ:
-        # ISO 8601 in UTC, as Debezium's ZonedTimestamp
-        parsed = dt.datetime.fromisoformat(text)
-        return parsed.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        try:  # ISO 8601 in UTC, as Debezium's ZonedTimestamp
+            parsed = dt.datetime.fromisoformat(text)
+            return parsed.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        except (ValueError, OverflowError):
+            return text
     if type_oid == _TIMESTAMP:
-        return dt.datetime.fromisoformat(text).isoformat()
+        try:
+            return dt.datetime.fromisoformat(text).isoformat()
+        except ValueError:
+            return text
     return text
 
 

@@ -1,7 +1,9 @@
 """A local Telegram Bot API stand-in speaking the real wire format (POST /bot<token>/sendMessage).
 
 It records every accepted message and can be told to answer the next calls with 429 (and
-``parameters.retry_after``) or 500, like the real API under load or during an outage.
+``parameters.retry_after``) or 500, like the real API under load or during an outage, with a
+400 Bad Request (as for "chat not found"), or with a redirect; texts over 4,096 characters
+get the real API's 400 "message is too long".
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class TelegramStandIn:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def fail_next(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
-        """Answer the next ``count`` sendMessage calls with ``status`` (429 or 5xx)."""
+        """Answer the next ``count`` sendMessage calls with ``status`` (429, 5xx, 400, 3xx)."""
         with self._lock:
             self._faults.extend([(status, retry_after)] * count)
 
@@ -73,11 +75,11 @@ class TelegramStandIn:
                         "description": f"Too Many Requests: retry after {retry_after}",
                         "parameters": {"retry_after": retry_after},
                     }
-                return status, {
-                    "ok": False,
-                    "error_code": status,
-                    "description": "Internal Server Error",
-                }
+                description = {
+                    400: "Bad Request: chat not found",
+                    403: "Forbidden: bot was blocked by the user",
+                }.get(status, "Internal Server Error" if status >= 500 else "Moved")
+                return status, {"ok": False, "error_code": status, "description": description}
             payload = json.loads(body)
             if not payload.get("chat_id") or not payload.get("text"):
                 return 400, {
@@ -113,6 +115,8 @@ class TelegramStandIn:
                 status, answer = standin._answer(self.path, body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", f"{standin.url}/moved{self.path}")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -49,3 +49,16 @@ def test_a_burst_becomes_few_messages_each_within_the_limit():
         text = message_text(g, "note")
         assert len(text) <= TELEGRAM_LIMIT
         assert text.startswith("note\n🔔") and all(a["order_id"] in text for a in g)
+
+
+def test_any_single_alert_fits_telegram_and_stays_on_its_lines():
+    from jobs.domain.alert_format import text_length
+
+    huge = alert(product_name="Lamp\n🛑 forged line\x00" + "😀" * 5000, customer_id="c" * 9000)
+    huge["message"] = "m\r\n" * 3000
+    text = message_text([huge], note="↻ note")
+    assert text_length(text) <= TELEGRAM_LIMIT
+    assert len(text.splitlines()) == 7  # the note and the six lines of one alert
+    assert "\n🛑 forged line" not in text and "\x00" not in text
+    groups = plan_messages([huge] * 5 + [alert(2)])
+    assert all(text_length(message_text(g)) <= TELEGRAM_LIMIT for g in groups)

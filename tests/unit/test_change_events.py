@@ -125,3 +125,19 @@ def test_decoder_builds_transactions_of_envelopes():
 def test_slot_names_are_valid_identifiers():
     assert default_slot_name("Shop-Test.1") == "shoplake_alerts_shop_test_1"
     assert len(default_slot_name("x" * 100)) == 63
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "infinity",
+        "-infinity",
+        "0044-03-15 12:00:00+00 BC",
+        "294276-12-31 23:59:59+00",
+        "0001-01-01 00:00:00+05",  # shifted to UTC it falls before year 1
+        "9999-12-31 23:59:59-05",  # and here after year 9999
+    ],
+)
+def test_timestamps_python_cannot_hold_stay_postgres_text(text):
+    assert value_from_text(TSTZ, text) == text
+    assert value_from_text(1114, text.rsplit("+", 1)[0]) is not None

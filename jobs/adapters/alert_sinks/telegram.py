@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jobs.adapters.alert_sinks.base import Alert, HttpPoster, RedactFilter, Sink
+from jobs.adapters.alert_sinks.base import WHERE, Alert, HttpPoster, Sink
 from jobs.domain.alert_format import message_text, plan_messages
 
 IN_DOUBT_NOTE = "↻ re-sent after a restart: this may repeat an earlier message"
@@ -35,12 +34,10 @@ class TelegramSink(Sink):
         self.url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
         self.min_interval = min_interval_for(chat_id) if min_interval is None else min_interval
         self.wait = wait or threading.Event().wait
-        self.poster = HttpPoster(secrets=[token], wait=self.wait, **retry)
+        # the token is in the URL path: the poster scrubs it from errors and httpx's log lines
+        self.poster = HttpPoster([token], WHERE["telegram"], wait=self.wait, **retry)
+        self.secrets = self.poster.secrets
         self._last_sent = 0.0
-        for name in ("httpx", "httpcore"):  # their debug/info lines carry the URL, hence the token
-            logger = logging.getLogger(name)
-            if not any(isinstance(f, RedactFilter) and token in f.secrets for f in logger.filters):
-                logger.addFilter(RedactFilter([token]))
 
     def plan(self, alerts: Sequence[Alert]) -> list[list[Alert]]:
         return [list(g) for g in plan_messages(alerts, IN_DOUBT_NOTE)]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jobs.adapters.alert_sinks.base import Alert, HttpPoster, Sink
+from jobs.adapters.alert_sinks.base import WHERE, Alert, HttpPoster, Sink, url_secrets
 from jobs.domain.change_events import to_json
 
 
@@ -16,7 +16,9 @@ class WebhookSink(Sink):
 
     def __init__(self, url: str, wait: Callable[[float], Any] | None = None, **retry: Any) -> None:
         self.url = url
-        self.poster = HttpPoster(wait=wait, **retry)
+        # the URL often is the credential (a Slack-style hook): errors and logs never show it
+        self.poster = HttpPoster(url_secrets(url), WHERE["webhook"], wait=wait, **retry)
+        self.secrets = self.poster.secrets
 
     def send(self, alerts: Sequence[Alert], *, batch_key: str, in_doubt: bool = False) -> None:
         for alert in alerts:
