@@ -198,20 +198,7 @@ class Postgres(Service):
             os.chown(pwfile, *self._owner_ids())
         cmd += ["--auth-local=scram-sha-256", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         try:
-            subprocess.run(
-                cmd,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=180,
-                cwd=self.workdir(),
-                **unprivileged.identity(self.run_as()),
-            )
-        except subprocess.CalledProcessError as exc:
-            output = (exc.stderr or exc.stdout or "")[-2000:]
-            raise ServiceUnavailable(f"initdb failed: {output}") from exc
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ServiceUnavailable(f"initdb failed: {exc}") from exc
+            self._run_tool(cmd, "initdb failed", timeout=180)
         finally:
             pwfile.unlink(missing_ok=True)
         with (self.data / "postgresql.conf").open("a") as conf:
@@ -222,6 +209,25 @@ class Postgres(Service):
                 for kind in ("all", "replication"):
                     hba.write(f"host {kind} all 0.0.0.0/0 scram-sha-256\n")
                     hba.write(f"host {kind} all ::/0 scram-sha-256\n")
+
+    def _run_tool(self, cmd: list[str], failed: str, timeout: float, stdin: str = "") -> None:
+        """Run a server tool as the server's user; its output's tail in a ``failed`` error."""
+        try:
+            subprocess.run(
+                cmd,
+                input=stdin,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=self.workdir(),
+                **unprivileged.identity(self.run_as()),
+            )
+        except subprocess.CalledProcessError as exc:
+            output = (exc.stderr or exc.stdout or "")[-2000:]
+            raise ServiceUnavailable(f"{failed}: {output}") from exc
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ServiceUnavailable(f"{failed}: {exc}") from exc
 
     def _hba_trusts(self) -> bool:
         """Whether pg_hba.conf lets anyone in without a password (an earlier shoplake's)."""
@@ -240,20 +246,12 @@ class Postgres(Service):
         assert self.settings.pg_password is not None
         secret = self.settings.pg_password.get_secret_value().replace("'", "''")
         statement = f"ALTER ROLE \"{self.settings.pg_user}\" PASSWORD '{secret}';\n"
-        try:
-            subprocess.run(
-                [str(self.server_bin() / "postgres"), "--single", "-D", str(self.data), "postgres"],
-                input=statement,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                cwd=self.workdir(),
-                **unprivileged.identity(self.run_as()),
-            )
-        except subprocess.CalledProcessError as exc:
-            reason = (exc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-            raise ServiceUnavailable(f"postgres: could not set the password: {reason[0]}") from exc
+        self._run_tool(
+            [str(self.server_bin() / "postgres"), "--single", "-D", str(self.data), "postgres"],
+            "postgres: could not set the password",
+            timeout=120,
+            stdin=statement,
+        )
         hba = self.data / "pg_hba.conf"
         lines = [
             line.rsplit("trust", 1)[0] + "scram-sha-256"

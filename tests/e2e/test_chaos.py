@@ -26,6 +26,7 @@ import psutil
 import psycopg
 import pytest
 
+from tests.support.alerts_runner import wait_for
 from tests.support.platform_up import (
     assert_nothing_left,
     free_ports,
@@ -120,16 +121,6 @@ def cli(env: dict[str, str], *args: str, timeout: float = 300) -> str:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
-
-
-def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"{what}: {result!r}"
-        time.sleep(1.0)
 
 
 def test_every_service_and_child_killed_in_turn_comes_back_and_nothing_is_lost(
@@ -231,7 +222,7 @@ def test_every_service_and_child_killed_in_turn_comes_back_and_nothing_is_lost(
                     by_order.setdefault(order_id, []).append(alert_id)
                 return by_order
 
-            wait_for(lambda: set(ledger()) == written or None, 240, "alerts for every order")
+            wait_for(lambda: set(ledger()) == written or None, 240, "alerts for every order", 1.0)
             alerts = ledger()
             assert all(len(ids) == 1 for ids in alerts.values()), alerts
             alert_ids = {ids[0] for ids in alerts.values()}
@@ -245,7 +236,7 @@ def test_every_service_and_child_killed_in_turn_comes_back_and_nothing_is_lost(
                     ).fetchone()
                 return int(row[0]) if row else -1
 
-            wait_for(lambda: undelivered() == 0, 180, "every delivery done")
+            wait_for(lambda: undelivered() == 0, 180, "every delivery done", 1.0)
             received = {k for k in hook.keys() if k in alert_ids}  # noqa: SIM118 (a method)
             assert received == alert_ids, len(alert_ids - received)
 
@@ -270,7 +261,7 @@ def test_every_service_and_child_killed_in_turn_comes_back_and_nothing_is_lost(
                 h = httpx.get(f"http://127.0.0.1:{dash}/health", timeout=10).json()
                 return h if h["mode"] == "live" and h["version"] > first["version"] else None
 
-            wait_for(fresh, 180, "fresh metrics on the dashboard")
+            wait_for(fresh, 180, "fresh metrics on the dashboard", 1.0)
 
             me = psutil.Process(up.pid)
             seen |= {p.pid for p in me.children(recursive=True)}

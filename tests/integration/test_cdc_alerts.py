@@ -13,19 +13,11 @@ from jobs.settings import Settings
 from tests.support.alerts_runner import (
     MemorySink,
     insert_orders,
-    prepare_source,
     running_alerts,
     wait_for,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def source(pg_settings):
-    prepare_source(pg_settings)
-    yield pg_settings
-    alerts.reset(pg_settings)  # a leftover slot would pin WAL and block DROP DATABASE
 
 
 def order(oid, price="10.00", quantity=1, total=None, customer="C1"):

@@ -30,13 +30,6 @@ from tests.support.alerts_runner import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def source(pg_settings):
-    prepare_source(pg_settings)
-    yield pg_settings
-    alerts.reset(pg_settings)
-
-
 def alert_pairs(sink: MemorySink, order_id: str) -> set[tuple[str, str]]:
     return {(r["order_id"], r["alert_type"]) for r in sink.records() if r["order_id"] == order_id}
 

@@ -15,12 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobs import alerts
 from jobs.adapters import ledger
 from jobs.adapters.alert_sinks.telegram import TelegramSink
 from jobs.adapters.alert_sinks.webhook import WebhookSink
 from jobs.domain.alert_format import TELEGRAM_LIMIT
-from tests.support.alerts_runner import insert_orders, prepare_source, running_alerts, wait_for
+from tests.support.alerts_runner import insert_orders, running_alerts, wait_for
 from tests.support.telegram_standin import TelegramStandIn
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "424242:dead-letter-secret-token"
 SECRET_PATH = "/services/T0SHOP/B0LAKE/xoxb-webhook-secret-path"
-
-
-@pytest.fixture
-def source(pg_settings):
-    prepare_source(pg_settings)
-    yield pg_settings
-    alerts.reset(pg_settings)
 
 
 def alerting(order_id: str, **extra: Any) -> dict[str, Any]:
