@@ -120,11 +120,15 @@ class ServiceUnit:
 
     kind = "service"
 
-    def __init__(self, service: Service, pid: int) -> None:
+    def __init__(
+        self, service: Service, pid: int, after_restart: Callable[[], object] | None = None
+    ) -> None:
         self.service = service
         self.name = service.name
         self.log_file = service.log_file
         self._pid = pid
+        # what depended on the old process and must be set up again (the Flink job)
+        self.after_restart = after_restart
 
     def pid(self) -> int | None:
         return self._pid
@@ -150,6 +154,8 @@ class ServiceUnit:
         if st.pid is None:
             raise RuntimeError(f"{self.name} started without a pid ({st.detail})")
         self._pid = st.pid
+        if self.after_restart is not None:
+            self.after_restart()  # a failure here is a failed restart: retried with back-off
         return st.pid
 
 

@@ -34,6 +34,8 @@ from lite.up_children import Child
 log = logging.getLogger(__name__)
 
 CORE_SERVICES = ["postgres", "s3", "redis", "airflow"]
+# when one of these restarts, the Debezium connector and the Flink job are set up again
+STREAMING_SERVICES = frozenset({"kafka", "connect", "flink-jobmanager", "flink-taskmanager"})
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ class Platform:
             st = svc.start()
             self.say(st.line())
             if st.pid is not None:  # an external server is not ours to restart
-                self.units.append(ServiceUnit(svc, st.pid))
+                again = self.resume_streaming if svc.name in STREAMING_SERVICES else None
+                self.units.append(ServiceUnit(svc, st.pid, again))
 
     @property
     def full(self) -> bool:
@@ -189,6 +192,22 @@ class Platform:
         job, submitted = flink_alerts.submit(self.settings)
         verb = "submitted" if submitted else "already running"
         self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
+
+    def resume_streaming(self) -> None:
+        """After a streaming engine restarted: the connector and the job again (idempotent).
+
+        A restarted JobManager has lost its jobs (no HA store); Connect restarts the connector
+        from its stored config by itself, but registering again also waits until it streams.
+        """
+        if not self.streaming or self.stop.is_set():
+            return
+        from jobs import flink_alerts
+        from jobs.adapters import debezium
+
+        debezium.register(self.settings)
+        job, submitted = flink_alerts.submit(self.settings)
+        if submitted:
+            self.say(f"flink     alert job {job.job_id} submitted again after a restart")
 
     def stop_streaming(self) -> None:
         """Cancel the job (its offsets stay committed); keep the connector and its slot.

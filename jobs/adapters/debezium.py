@@ -250,9 +250,22 @@ def register(settings: Settings, timeout_s: float = REGISTER_TIMEOUT_S) -> dict[
             if exc.status != 409 or time.monotonic() > deadline:
                 raise
         time.sleep(0.5)
+    restarted = False
     while True:
         found = status(settings)
         state, why = _state(found)
+        if state == "FAILED" and not restarted:
+            # e.g. its task died while Kafka was down: one restart of what failed, then it
+            # resumes from its committed offset (the slot kept everything since)
+            log.warning("Debezium connector %s failed (%s): restarting it", name, why)
+            rest(
+                f"{connect_url(settings)}/connectors/{name}/restart?includeTasks=true"
+                "&onlyFailed=true",
+                "POST",
+            )
+            restarted = True
+            time.sleep(2.0)  # the status shows FAILED until the restart is under way
+            continue
         if state == "FAILED":
             raise ServiceUnavailable(f"Debezium connector {name} failed: {why}")
         if state == "RUNNING" and _slot_active(settings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from lite import supervisor
 from tests.support.platform_up import (
     assert_nothing_left,
     files_holding,
@@ -240,11 +242,32 @@ def test_up_full_streams_alerts_through_flink_and_stops_cleanly(
         wait_until_up(up, up_log2, 480)
         wait_delivered("E2E-FULL-2")
         time.sleep(3)  # a duplicate would need a moment to arrive
-        counts = _alert_counts(dsn, ("E2E-FULL-1", "E2E-FULL-2"))
+        # a JobManager killed -9 loses the job: the supervisor restarts it and submits again
+        state_file = data / "up" / "supervisor.json"
+        old = supervisor.unit_pid(supervisor.read_state(state_file), "flink-jobmanager")
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 300
+        while True:
+            unit = next(
+                u
+                for u in (supervisor.read_state(state_file) or {"units": []})["units"]
+                if u["name"] == "flink-jobmanager"
+            )
+            if unit["state"] == "running" and unit["pid"] != old and unit["restarts"] >= 1:
+                break
+            assert unit["state"] != "failed" and time.monotonic() < deadline, unit
+            time.sleep(1)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(insert, ("E2E-FULL-3",))
+        wait_delivered("E2E-FULL-3")
+        assert "alert job" in up_log2.read_text() and "submitted again" in up_log2.read_text()
+        time.sleep(3)  # a duplicate would need a moment to arrive
+        counts = _alert_counts(dsn, ("E2E-FULL-1", "E2E-FULL-2", "E2E-FULL-3"))
         # one alert each, delivered to the lake, Telegram and the webhook
-        assert counts == {"E2E-FULL-1": (1, 3), "E2E-FULL-2": (1, 3)}
+        assert counts == {"E2E-FULL-1": (1, 3), "E2E-FULL-2": (1, 3), "E2E-FULL-3": (1, 3)}
         ours = [h.body["order_id"] for h in webhook.hooks() if h.body["order_id"] in counts]
-        assert sorted(ours) == ["E2E-FULL-1", "E2E-FULL-2"]
+        assert sorted(ours) == ["E2E-FULL-1", "E2E-FULL-2", "E2E-FULL-3"]
         assert sum("E2E-FULL-2" in m.text for m in telegram.sent) == 1
         status = subprocess.run(
             [sys.executable, "-m", "lite.cli", "status"],
