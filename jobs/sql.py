@@ -71,7 +71,35 @@ def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         con.unregister("_empty")
 
 
-_READ_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "EXPLAIN", "VALUES", "TABLE", "FROM")
+# the first words of Trino's statements that are not queries (its SQL statement list)
+_TRINO_CHANGES = frozenset(
+    [
+        "ALTER",
+        "ANALYZE",
+        "CALL",
+        "COMMENT",
+        "COMMIT",
+        "CREATE",
+        "DEALLOCATE",
+        "DELETE",
+        "DENY",
+        "DROP",
+        "EXECUTE",
+        "GRANT",
+        "INSERT",
+        "MERGE",
+        "PREPARE",
+        "REFRESH",
+        "RESET",
+        "REVOKE",
+        "ROLLBACK",
+        "SET",
+        "START",
+        "TRUNCATE",
+        "UPDATE",
+        "USE",
+    ]
+)
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?(\s*\([^)]*\))?\s+", re.IGNORECASE)
 WRITE_HINT = "shoplake sql answers queries only; add --write to change the lake or a catalog"
 
@@ -105,8 +133,9 @@ def require_read_only(query: str, engine: str) -> None:
     text = _strip_comments(query).rstrip(";").strip()
     inner = _EXPLAIN.sub("", text, count=1)
     first = (inner.split(None, 1) or [""])[0].upper().lstrip("(")
-    if ";" in text or first not in _READ_KEYWORDS:
+    if ";" in text or first in _TRINO_CHANGES:
         raise UsageError(f"{first or 'empty'} statement refused: {WRITE_HINT}")
+    # a word that starts no Trino statement at all (a typo) is Trino's syntax error to report
 
 
 def run_sql(
