@@ -16,16 +16,21 @@ QUERIES = [
     "VALUES (1)",
 ]
 WRITES = [
-    "COPY (SELECT 1) TO 's3://silver/orders/x.parquet'",
     "CREATE TABLE t AS SELECT 1",
     "DROP TABLE lake.silver.orders",
     "INSERT INTO t VALUES (1)",
     "SELECT 1; DROP TABLE t",
     "EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1",
     "/* hidden */ DELETE FROM t",
-    "ATTACH 'x.db'",
     "SET s3_endpoint = 'evil'",
-    "CALL lake.system.sync_partition_metadata('silver', 'orders', 'FULL')",
+]
+# statements one engine has and the other does not (there they are syntax errors)
+DUCKDB_WRITES = ["COPY (SELECT 1) TO 's3://silver/orders/x.parquet'", "ATTACH 'x.db'"]
+TRINO_WRITES = ["CALL lake.system.sync_partition_metadata('silver', 'orders', 'FULL')"]
+CASES = [
+    *((q, e) for q in WRITES for e in ("duckdb", "trino")),
+    *((q, "duckdb") for q in DUCKDB_WRITES),
+    *((q, "trino") for q in TRINO_WRITES),
 ]
 
 
@@ -35,13 +40,8 @@ def test_queries_pass(query: str, engine: str) -> None:
     require_read_only(query, engine)
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "trino"])
-@pytest.mark.parametrize("query", WRITES)
+@pytest.mark.parametrize(("query", "engine"), CASES)
 def test_writes_need_the_flag(query: str, engine: str) -> None:
-    if engine == "duckdb" and query.startswith("CALL lake."):
-        pytest.skip("Trino syntax")
-    if engine == "trino" and query.startswith(("COPY", "ATTACH")):
-        pytest.skip("no such Trino statement: Trino answers with a syntax error")
     with pytest.raises(UsageError, match="--write") as err:
         require_read_only(query, engine)
     assert "\n" not in str(err.value)
