@@ -45,6 +45,7 @@ from jobs import flink_alerts
 from jobs.adapters import debezium, kafka_io
 from jobs.settings import Settings
 from lite.services import manager
+from lite.services.flink import runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMING = ["kafka", "connect", "flink-jobmanager", "flink-taskmanager"]
@@ -141,7 +142,7 @@ def one_rate(base: Settings, rate: float, duration: float, threads: int) -> dict
         with source_db.session(dsn) as conn:
             source_db.ensure_schema(conn)
         debezium.register(settings)
-        flink_alerts.submit(settings)
+        flink_alerts.submit(settings, runtime(settings))
         watcher = TopicWatcher(settings)
         watcher.start()
         # each engine its own delivery ledger: sharing one, the second engine to record an
@@ -214,7 +215,7 @@ def one_rate(base: Settings, rate: float, duration: float, threads: int) -> dict
                 proc.kill()
         if watcher is not None:
             watcher.close()
-        flink_alerts.cancel(settings)
+        flink_alerts.cancel(settings, runtime(settings))
         debezium.unregister(settings)
         kafka_io.delete_topics(settings, [settings.cdc_topic, settings.alerts_topic])
         shutil.rmtree(work, ignore_errors=True)

@@ -29,6 +29,18 @@ from jobs.domain import flink_sql, rules
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
 
+
+@dataclass(frozen=True)
+class FlinkRuntime:
+    """Where this host's Flink client and cluster live: the runtime (``lite``) provides it, so
+    this module never reaches into how engines are installed (``lite.services.flink.runtime``)."""
+
+    python: Path  # PyFlink's venv interpreter: it runs the submitting program
+    connector_jar: Path  # the Kafka SQL connector the job loads
+    java_home: Path  # a JDK Flink supports
+    checkpoint_dir: Path  # the JobManager's checkpoints (a cancelled run's folder is removed)
+
+
 log = logging.getLogger(__name__)
 
 PROGRAM = Path(__file__).resolve().parent / "flink_job" / "alert_job.py"
@@ -164,7 +176,7 @@ def _ensure_topics(settings: Settings) -> None:
         kafka_io.ensure_topic(settings, topic)
 
 
-def submit(settings: Settings) -> tuple[JobState, bool]:
+def submit(settings: Settings, runtime: FlinkRuntime) -> tuple[JobState, bool]:
     """Submit the job unless one of that name is active, then wait until its tasks run (its
     source then reads); returns (the job, True when submitted now)."""
     work = settings.data_path / "flink-jobs"
@@ -173,30 +185,25 @@ def submit(settings: Settings) -> tuple[JobState, bool]:
         # two `submit`s at once (up and a user) would otherwise both see no job and both submit
         fcntl.flock(lock, fcntl.LOCK_EX)
         active = jobs(settings, active_only=True)
-        job_id = active[0].job_id if active else _submit(settings, work)
+        job_id = active[0].job_id if active else _submit(settings, runtime, work)
     running = wait_running(settings, job_id)
     return (active[0], False) if active else (running, True)
 
 
-def _submit(settings: Settings, work: Path) -> str:
-    from lite import flink_venv
-    from lite.services import flink
-
-    jar = flink.connector_jar()
-    if not (flink_venv.installed() and jar.exists()):
-        flink.install()
+def _submit(settings: Settings, runtime: FlinkRuntime, work: Path) -> str:
+    jar = runtime.connector_jar
     _ensure_topics(settings)
     spec_file = work / f"{job_name(settings)}.json"
     spec_file.write_text(json.dumps(job_spec(settings, jar), indent=2))
     env = {
         **os.environ,
-        "JAVA_HOME": str(flink.java_home()),
+        "JAVA_HOME": str(runtime.java_home),
         "FLINK_LOG_DIR": str(work),  # the client's log, not inside the venv
         # else PyFlink starts its loopback Python worker server on [::]:0 (all interfaces)
         # for nothing: the job has no Python functions
         "_python_worker_execution_mode": "process",
     }
-    cmd = [str(flink_venv.python()), str(PROGRAM), str(spec_file)]
+    cmd = [str(runtime.python), str(PROGRAM), str(spec_file)]
     t0 = time.monotonic()
     try:
         done = subprocess.run(
@@ -240,7 +247,7 @@ def wait_running(settings: Settings, job_id: str, timeout: float = 120.0) -> Job
         time.sleep(0.5)
 
 
-def cancel(settings: Settings, timeout: float = 60.0) -> list[str]:
+def cancel(settings: Settings, runtime: FlinkRuntime, timeout: float = 60.0) -> list[str]:
     """Cancel our active jobs (Flink deletes their checkpoints); the ids cancelled."""
     doomed = [j.job_id for j in jobs(settings, active_only=True)]
     for job_id in doomed:
@@ -251,16 +258,13 @@ def cancel(settings: Settings, timeout: float = 60.0) -> list[str]:
             raise ServiceUnavailable(f"Flink job(s) {doomed} not cancelled after {timeout:.0f} s")
         time.sleep(0.5)
     for job_id in doomed:
-        _remove_run_dir(settings, job_id)
+        _remove_run_dir(runtime.checkpoint_dir / job_id)
     return doomed
 
 
-def _remove_run_dir(settings: Settings, job_id: str, wait_s: float = 10.0) -> None:
+def _remove_run_dir(run_dir: Path, wait_s: float = 10.0) -> None:
     """Flink deletes a cancelled run's checkpoints (after the job ends) but leaves their empty
     folders behind: remove them. A folder still holding files is left alone."""
-    from lite.services.flink import JobManager
-
-    run_dir = JobManager(settings).checkpoint_dir / job_id
     deadline = time.monotonic() + wait_s
     while any(run_dir.glob("chk-*")) and time.monotonic() < deadline:
         time.sleep(0.2)

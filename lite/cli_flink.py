@@ -12,9 +12,10 @@ def submit() -> None:
     """Submit the alert job and wait until it runs (does nothing when it already runs)."""
     from jobs import flink_alerts
     from lite.cli_common import load_settings as _settings
+    from lite.services.flink import runtime as flink_runtime
 
     settings = _settings()
-    job, submitted = flink_alerts.submit(settings)
+    job, submitted = flink_alerts.submit(settings, flink_runtime(settings))
     if submitted:
         print(
             f"submitted {job.name} (job {job.job_id}): {settings.cdc_topic} -> "
@@ -29,8 +30,10 @@ def cancel() -> None:
     """Cancel the alert job (its Kafka offsets stay committed; its checkpoints are deleted)."""
     from jobs import flink_alerts
     from lite.cli_common import load_settings as _settings
+    from lite.services.flink import runtime as flink_runtime
 
-    cancelled = flink_alerts.cancel(_settings())
+    settings = _settings()
+    cancelled = flink_alerts.cancel(settings, flink_runtime(settings))
     print("cancelled job " + ", ".join(cancelled) if cancelled else "no alert job running")
 
 

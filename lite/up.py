@@ -183,13 +183,14 @@ class Platform:
         """Full profile: register the Debezium connector and submit the Flink alert job."""
         from jobs import flink_alerts
         from jobs.adapters import debezium, source_db
+        from lite.services.flink import runtime as flink_runtime
 
         with source_db.session(self.settings.dsn) as conn:
             source_db.ensure_schema(conn)  # the connector needs the orders table
         debezium.register(self.settings)
         self.streaming = True
         self.say(f"debezium  streaming orders to {self.settings.cdc_topic}")
-        job, submitted = flink_alerts.submit(self.settings)
+        job, submitted = flink_alerts.submit(self.settings, flink_runtime(self.settings))
         verb = "submitted" if submitted else "already running"
         self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
 
@@ -203,9 +204,10 @@ class Platform:
             return
         from jobs import flink_alerts
         from jobs.adapters import debezium
+        from lite.services.flink import runtime as flink_runtime
 
         debezium.register(self.settings)
-        job, submitted = flink_alerts.submit(self.settings)
+        job, submitted = flink_alerts.submit(self.settings, flink_runtime(self.settings))
         if submitted:
             self.say(f"flink     alert job {job.job_id} submitted again after a restart")
 
@@ -220,9 +222,10 @@ class Platform:
         """
         from jobs import flink_alerts
         from jobs.adapters import debezium
+        from lite.services.flink import runtime as flink_runtime
 
         try:
-            for job_id in flink_alerts.cancel(self.settings):
+            for job_id in flink_alerts.cancel(self.settings, flink_runtime(self.settings)):
                 self.say(f"flink     alert job {job_id} cancelled")
         except ShoplakeError as exc:
             self.say(f"flink     could not cancel the alert job: {exc}")

@@ -14,7 +14,7 @@ import shutil
 import string
 import urllib.request
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 
@@ -23,6 +23,10 @@ from lite import flink_venv
 from lite.services import maven
 from lite.services.base import Service
 from lite.services.java import JVM_DIRS, find_java_home
+
+if TYPE_CHECKING:
+    from jobs.flink_alerts import FlinkRuntime
+    from jobs.settings import Settings
 
 VERSION = flink_venv.FLINK_VERSION
 KAFKA_CONNECTOR = maven.Artifact("org.apache.flink", "flink-sql-connector-kafka", "5.0.0-2.2")
@@ -46,6 +50,21 @@ def install() -> str:
 def java_home() -> Path:
     """A JDK Flink supports: SHOPLAKE_FLINK_JAVA_HOME, JAVA_HOME, else 17 (then 21, 11)."""
     return find_java_home("flink", JAVA_MAJORS, "17 (or 11/21)", JVM_DIRS)
+
+
+def runtime(settings: Settings) -> FlinkRuntime:
+    """What ``jobs.flink_alerts`` needs to submit and cancel the job on this host (the PyFlink
+    venv and the Kafka connector are installed first when missing)."""
+    from jobs.flink_alerts import FlinkRuntime
+
+    if not (flink_venv.installed() and connector_jar().exists()):
+        install()
+    return FlinkRuntime(
+        python=flink_venv.python(),
+        connector_jar=connector_jar(),
+        java_home=java_home(),
+        checkpoint_dir=JobManager(settings).checkpoint_dir,
+    )
 
 
 def rest_url(settings: Any) -> str:

@@ -23,7 +23,7 @@ from jobs import flink_alerts
 from jobs.adapters import kafka_io
 from jobs.domain import change_events, rules
 from jobs.settings import Settings
-from lite.services.flink import JobManager
+from lite.services.flink import JobManager, runtime
 from tests.support.alerts_runner import wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def job_settings(flink_settings: Settings) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        flink_alerts.cancel(settings)
+        flink_alerts.cancel(settings, runtime(settings))
         kafka_io.delete_topics(settings, [settings.cdc_topic, settings.alerts_topic])
         name = flink_alerts.job_name(settings)
         for leftover in (f"{name}.json", f".{name}.lock"):
@@ -159,7 +159,7 @@ def read_alerts(settings: Settings, done_ids: set[str], timeout: float = 90.0) -
 
 
 def start_job(settings: Settings) -> str:
-    job, submitted = flink_alerts.submit(settings)
+    job, submitted = flink_alerts.submit(settings, runtime(settings))
     assert submitted and job.state == "RUNNING"
     return job.job_id
 
@@ -189,7 +189,7 @@ def test_flink_alerts_equal_the_lite_rules(job_settings: Settings) -> None:
 
 def test_submit_is_idempotent_and_a_resubmitted_job_resumes(job_settings: Settings) -> None:
     job_id = start_job(job_settings)
-    again, submitted = flink_alerts.submit(job_settings)
+    again, submitted = flink_alerts.submit(job_settings, runtime(job_settings))
     assert (again.job_id, submitted) == (job_id, False)
 
     first, second = Stream(), Stream()
@@ -207,7 +207,7 @@ def test_submit_is_idempotent_and_a_resubmitted_job_resumes(job_settings: Settin
     wait_for(lambda: checkpoints() > seen, 60, "a checkpoint after the first alert", interval=0.5)
     run_dir = JobManager(job_settings).checkpoint_dir / job_id
     assert list(run_dir.glob("chk-*"))
-    assert flink_alerts.cancel(job_settings) == [job_id]
+    assert flink_alerts.cancel(job_settings, runtime(job_settings)) == [job_id]
     # the offsets live on in the consumer group: a cancelled run leaves no checkpoint behind
     assert not run_dir.exists()
     produce(job_settings, second.events)  # written while no job runs

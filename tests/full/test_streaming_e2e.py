@@ -20,6 +20,7 @@ from jobs import flink_alerts
 from jobs.adapters import kafka_io
 from jobs.settings import Settings
 from lite.services import manager, proc
+from lite.services.flink import runtime
 from tests.support.alert_topic import delivering
 from tests.support.alerts_runner import MemorySink, running_alerts, wait_for
 
@@ -38,12 +39,12 @@ def pipeline(cdc_settings: Settings, flink_settings: Settings) -> Iterator[Setti
             "alerts_topic": f"alerts-{cdc_settings.cdc_topic_prefix}",
         }
     )
-    job, submitted = flink_alerts.submit(settings)
+    job, submitted = flink_alerts.submit(settings, runtime(settings))
     assert submitted and job.state == "RUNNING"
     try:
         yield settings
     finally:
-        flink_alerts.cancel(settings)
+        flink_alerts.cancel(settings, runtime(settings))
         kafka_io.delete_topics(settings, [settings.alerts_topic])
 
 
@@ -203,7 +204,7 @@ def test_the_kafka_path_survives_losing_the_flink_job(pipeline: Settings) -> Non
             _kill(pipeline, "flink-jobmanager")
             time.sleep(2)
             manager.start(pipeline, ["flink-jobmanager", "flink-taskmanager"])
-            job, submitted = flink_alerts.submit(pipeline)
+            job, submitted = flink_alerts.submit(pipeline, runtime(pipeline))
             assert submitted and job.state == "RUNNING"
             seen = len(sink.records())
             wait_for(lambda: len(sink.records()) > seen + 20, 120, "alerts after the resubmit")
