@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import duckdb
-import pyarrow as pa
 
 from jobs.adapters import trino_tables
 from jobs.adapters.lake import Lake, Staging
@@ -36,13 +35,13 @@ from jobs.adapters.lake.layout import (
 from jobs.bootstrap import lake_for
 from jobs.domain import gold as gold_rules
 from jobs.domain import silver as silver_rules
+from jobs.domain.bronze import add_bronze_metadata
 from jobs.errors import ServiceUnavailable, ShoplakeError, first_line
 from jobs.progress import ProgressBar
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SOURCE_NAME = "postgresql:public.orders"
 P = ParamSpec("P")
 R = TypeVar("R")
 # how steps write Parquet: DuckDB's COPY straight to the lake URI (default), or
@@ -51,19 +50,6 @@ WriteMode = Literal["copy", "arrow"]
 # staged files of a run started longer ago than this were left by a killed process (a step
 # takes seconds to minutes): the next step writing to that bucket removes them
 STAGING_MAX_AGE = dt.timedelta(hours=24)
-
-
-def add_bronze_metadata(
-    table: pa.Table, run_id: str, ingested_at: dt.datetime, source: str = SOURCE_NAME
-) -> pa.Table:
-    """The extracted rows plus ``_ingested_at`` (UTC), ``_run_id`` and ``_source``."""
-    n = table.num_rows
-    ts = pa.timestamp("us", tz="UTC")
-    return (
-        table.append_column("_ingested_at", pa.array([ingested_at] * n, ts))
-        .append_column("_run_id", pa.array([run_id] * n, pa.string()))
-        .append_column("_source", pa.array([source] * n, pa.string()))
-    )
 
 
 def _user_errors(fn: Callable[P, R]) -> Callable[P, R]:

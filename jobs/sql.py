@@ -14,16 +14,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from jobs.adapters.lake import Lake
-from jobs.adapters.lake.layout import VIEWS
+from jobs.adapters.lake.views import create_views
 from jobs.bootstrap import lake_for
-from jobs.domain import gold, silver
 from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
 
 ENGINES = ("duckdb", "trino")  # trino: the full profile's server (lite.services.trino)
 FORMATS = ("table", "csv", "json")
-_EMPTY_DAY = dt.date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -32,43 +29,6 @@ class QueryResult:
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
-
-
-def _empty_relations(con: duckdb.DuckDBPyConnection) -> dict[str, duckdb.DuckDBPyRelation]:
-    """Zero-row relations with each dataset's schema, derived by running the rules on nothing."""
-    from jobs.adapters.source_db import ORDERS_ARROW_SCHEMA
-    from jobs.medallion import add_bronze_metadata
-
-    bronze = con.from_arrow(
-        add_bronze_metadata(ORDERS_ARROW_SCHEMA.empty_table(), "", dt.datetime.now(dt.UTC))
-    )
-    classified = silver.classify(bronze)
-    clean = silver.clean(classified)
-    rels = {
-        "bronze_orders": bronze,
-        "silver_orders": clean,
-        "rejected_orders": silver.rejected(classified),
-    }
-    rels.update({name: fn(clean, _EMPTY_DAY) for name, fn in gold.GOLD_TABLES.items()})
-    return rels
-
-
-def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
-    """One view per dataset, with ``date`` from the Hive partition; empty layers still work."""
-    empties: dict[str, duckdb.DuckDBPyRelation] | None = None
-    for view, dataset in VIEWS.items():
-        if lake.partitions(dataset):
-            con.execute(
-                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet("
-                f"'{lake.glob_uri(dataset)}', hive_partitioning = true, union_by_name = true)"
-            )
-            continue
-        empties = empties or _empty_relations(con)
-        con.register("_empty", empties[view])
-        # gold rows already carry `date`; bronze and silver get it from the partition
-        date_col = "" if view in gold.GOLD_TABLES else ", CAST(NULL AS DATE) AS date"
-        con.execute(f"CREATE OR REPLACE TABLE {view} AS SELECT *{date_col} FROM _empty WHERE false")
-        con.unregister("_empty")
 
 
 # the first words of Trino's statements that are not queries (its SQL statement list)

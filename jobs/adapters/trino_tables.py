@@ -51,8 +51,8 @@ def trino_type(duck_type: str) -> str:
 
 def lake_columns(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     """view name -> [(column, DuckDB type)] in DuckDB's order (empty datasets included)."""
+    from jobs.adapters.lake.views import create_views
     from jobs.bootstrap import lake_for
-    from jobs.sql import create_views
 
     lake = lake_for(settings)
     con = lake.connect()

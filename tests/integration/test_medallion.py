@@ -23,6 +23,7 @@ from jobs.adapters.lake.layout import (
     staging_key,
 )
 from jobs.bootstrap import lake_for
+from jobs.domain import bronze as bronze_rows
 from jobs.domain import gold as gold_rules
 from jobs.domain import silver as silver_rules
 from jobs.errors import ServiceUnavailable, UsageError
@@ -125,7 +126,7 @@ def test_run_matches_postgres_and_is_consistent(settings: Settings):
     lake = lake_for(settings)
     assert lake.exists(VALIDATION_REPORT.bucket, VALIDATION_REPORT.key(DAY))
     bronze = rows(settings, BRONZE_ORDERS, DAY)
-    assert {r["_source"] for r in bronze} == {medallion.SOURCE_NAME}
+    assert {r["_source"] for r in bronze} == {bronze_rows.SOURCE_NAME}
     assert all(r["_ingested_at"].utcoffset() == dt.timedelta(0) for r in bronze)
 
 

@@ -1,0 +1,54 @@
+"""The lake's datasets as DuckDB views (``shoplake sql``, Trino's table columns).
+
+One view per dataset over its Hive-partitioned Parquet; a dataset with no partition yet gets
+an empty table with the schema the rules would produce, so every view always exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from jobs.adapters.lake.base import Lake
+from jobs.adapters.lake.layout import VIEWS
+from jobs.domain import gold, silver
+
+_EMPTY_DAY = dt.date(1970, 1, 1)
+
+
+def _empty_relations(con: duckdb.DuckDBPyConnection) -> dict[str, duckdb.DuckDBPyRelation]:
+    """Zero-row relations with each dataset's schema, derived by running the rules on nothing."""
+    from jobs.adapters.source_db import ORDERS_ARROW_SCHEMA
+    from jobs.domain.bronze import add_bronze_metadata
+
+    bronze = con.from_arrow(
+        add_bronze_metadata(ORDERS_ARROW_SCHEMA.empty_table(), "", dt.datetime.now(dt.UTC))
+    )
+    classified = silver.classify(bronze)
+    clean = silver.clean(classified)
+    rels = {
+        "bronze_orders": bronze,
+        "silver_orders": clean,
+        "rejected_orders": silver.rejected(classified),
+    }
+    rels.update({name: fn(clean, _EMPTY_DAY) for name, fn in gold.GOLD_TABLES.items()})
+    return rels
+
+
+def create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """One view per dataset, with ``date`` from the Hive partition; empty layers still work."""
+    empties: dict[str, duckdb.DuckDBPyRelation] | None = None
+    for view, dataset in VIEWS.items():
+        if lake.partitions(dataset):
+            con.execute(
+                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet("
+                f"'{lake.glob_uri(dataset)}', hive_partitioning = true, union_by_name = true)"
+            )
+            continue
+        empties = empties or _empty_relations(con)
+        con.register("_empty", empties[view])
+        # gold rows already carry `date`; bronze and silver get it from the partition
+        date_col = "" if view in gold.GOLD_TABLES else ", CAST(NULL AS DATE) AS date"
+        con.execute(f"CREATE OR REPLACE TABLE {view} AS SELECT *{date_col} FROM _empty WHERE false")
+        con.unregister("_empty")
