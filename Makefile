@@ -76,10 +76,11 @@ test-unit: install ## only the pure, fast tests
 bench: engines-full ## benchmarks (results in benchmarks/results/)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy and the import layer rules (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install ## format the code
 	$(BIN)/ruff format .
