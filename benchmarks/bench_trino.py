@@ -59,7 +59,7 @@ def prepare(settings: Settings, days: int, rows_per_day: int) -> dict[str, Any]:
         for day in todo:
             p.silver(day)
             p.gold(day)
-    reg = trino_tables.register(settings)
+    reg = trino_tables.register(settings, lake_for(settings))
     return {
         "days": days,
         "rows_per_day": rows_per_day,

@@ -203,7 +203,9 @@ class Pipeline:
         with self.lake.staged(run_id) as stage:
             for name, aggregate in gold_rules.GOLD_TABLES.items():
                 self._write(stage, aggregate(rows, day), GOLD_DATASETS[name], day)
-        trino_tables.after_medallion(self.settings)  # full profile: Trino sees the new partitions
+        trino_tables.after_medallion(
+            self.settings, self.lake
+        )  # full profile: Trino sees the new partitions
         n = self.con.execute("SELECT count(*) FROM _silver").fetchone()
         self.con.execute("DROP TABLE _silver")
         return {

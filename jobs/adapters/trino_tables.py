@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from jobs.adapters import trino as client
+from jobs.adapters.lake.base import Lake
 from jobs.adapters.lake.layout import VIEWS, Dataset
 from jobs.errors import ShoplakeError, UsageError
 from jobs.settings import Settings
@@ -49,12 +50,10 @@ def trino_type(duck_type: str) -> str:
     raise ShoplakeError(f"no Trino type for DuckDB type {duck_type} (extend trino_tables)")
 
 
-def lake_columns(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+def lake_columns(lake: Lake) -> dict[str, list[tuple[str, str]]]:
     """view name -> [(column, DuckDB type)] in DuckDB's order (empty datasets included)."""
     from jobs.adapters.lake.views import create_views
-    from jobs.bootstrap import lake_for
 
-    lake = lake_for(settings)
     con = lake.connect()
     try:
         create_views(con, lake)
@@ -101,10 +100,10 @@ def _existing(cur: Any) -> dict[tuple[str, str], list[tuple[str, str]]]:
     return found
 
 
-def register(settings: Settings, timeout: float = 120.0) -> dict[str, Any]:
+def register(settings: Settings, lake: Lake, timeout: float = 120.0) -> dict[str, Any]:
     """Create or fix every table and view, then sync partitions with the lake; idempotent."""
     t0 = time.perf_counter()
-    wanted = lake_columns(settings)
+    wanted = lake_columns(lake)
     created: list[str] = []
     with client.session(settings, timeout) as cur:
         for schema in ("bronze", "silver", "gold", client.VIEW_SCHEMA):
@@ -138,7 +137,7 @@ def sync_partitions(cur: Any) -> None:
         cur.fetchall()
 
 
-def after_medallion(settings: Settings) -> None:
+def after_medallion(settings: Settings, lake: Lake) -> None:
     """Hook after a medallion step: a running Trino sees the new partitions at once.
 
     Whether to sync follows Trino itself, not ``SHOPLAKE_PROFILE``: a ``shoplake services
@@ -159,7 +158,7 @@ def after_medallion(settings: Settings) -> None:
             with client.session(settings, timeout=60) as cur:
                 sync_partitions(cur)
         except UsageError:  # a table is missing or was dropped: register everything
-            register(settings, timeout=60)
+            register(settings, lake, timeout=60)
     except ShoplakeError as exc:
         log.warning("Trino partitions not synced (done again when Trino starts): %s", exc)
         return

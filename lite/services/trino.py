@@ -197,8 +197,9 @@ class Trino(Service):
         """Register the whole lake: partitions written while Trino was down appear now."""
         if self.settings.lake_is_s3:
             from jobs.adapters.trino_tables import register
+            from jobs.bootstrap import lake_for
 
-            register(self.settings)
+            register(self.settings, lake_for(self.settings))
 
     def describe(self) -> str:
         pid = self.pid()
