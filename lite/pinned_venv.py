@@ -24,7 +24,7 @@ from pathlib import Path
 
 from jobs.errors import ServiceUnavailable
 from lite.locks import LOCKS, REPO, uv_binary, uv_env
-from lite.services.engines import cache_dir
+from lite.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from jobs.errors import ServiceUnavailable
 from lite.locks import LOCKS, uv_binary, uv_env
+from lite.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +22,6 @@ log = logging.getLogger(__name__)
 MINIO_MODULE = "github.com/minio/minio"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 BUILT_NOW: set[Path] = set()  # binaries this process built, for install()'s report
-
-
-def cache_dir() -> Path:
-    """Engines live outside the repository: ``${XDG_CACHE_HOME:-~/.cache}/shoplake``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "shoplake"
 
 
 def bin_dir() -> Path:
