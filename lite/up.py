@@ -51,21 +51,6 @@ class UpOptions:
     keep_services: bool = False
 
 
-def available_commands() -> set[str]:
-    """Top-level commands (and ``group sub`` pairs) the ``shoplake`` CLI registers right now."""
-    import typer
-
-    from lite.cli import app
-
-    root = typer.main.get_command(app)
-    names: set[str] = set()
-    for name, cmd in getattr(root, "commands", {}).items():
-        names.add(name)
-        # typer vendors its own click: duck-type the group rather than isinstance
-        names.update(f"{name} {sub}" for sub in getattr(cmd, "commands", {}) or {})
-    return names
-
-
 def missing_days(
     first: dt.date | None, yesterday: dt.date, have: set[dt.date], window: int
 ) -> list[dt.date]:
@@ -241,19 +226,16 @@ class Platform:
         ensure_model(self.settings, self.say)
 
     def start_children(self) -> None:
-        commands = available_commands()
         o = self.options
         wanted: list[tuple[str, list[str]]] = [
             ("dashboard", ["dashboard", "--port", str(o.dashboard_port)])
         ]
         if o.simulate:
             wanted.append(("simulator", ["simulate", "--rate", str(o.simulate)]))
-        if "alerts run" in commands:
-            # full: the Flink job evaluates the rules; this process only delivers its alerts
-            engine = ["--engine", "flink"] if self.full else []
-            wanted.append(("alerts", ["alerts", "run", *engine]))
-        if "serve" in commands:
-            wanted.append(("api", ["serve", "--port", str(o.api_port)]))
+        # full: the Flink job evaluates the rules; this process only delivers its alerts
+        engine = ["--engine", "flink"] if self.full else []
+        wanted.append(("alerts", ["alerts", "run", *engine]))
+        wanted.append(("api", ["serve", "--port", str(o.api_port)]))
         for name, args in wanted:
             child = Child(name, args, self.home)
             self.children.append(child)

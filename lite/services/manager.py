@@ -14,7 +14,7 @@ from lite.services.kafka import Kafka
 from lite.services.kafka_connect import KafkaConnect
 from lite.services.postgres import Postgres
 from lite.services.redis import RedisService
-from lite.services.s3 import s3_service
+from lite.services.s3_servers import s3_service
 from lite.services.trino import Trino
 
 __all__ = ["ServiceStatus", "install", "start", "status", "stop"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from urllib.parse import urlparse
 
 import urllib3
@@ -11,10 +10,7 @@ from minio.error import MinioException, S3Error
 
 from jobs.errors import ServiceUnavailable
 from jobs.settings import LAKE_BUCKETS, Settings
-from lite.services import engines
 from lite.services.base import Service
-
-log = logging.getLogger(__name__)
 
 # S3 error codes that mean "wrong credentials", not "not up yet"
 AUTH_ERRORS = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"}
@@ -91,29 +87,3 @@ class S3Service(Service):
 
     def describe(self) -> str:
         return self.marker or self.server
-
-
-def s3_service(settings: Settings, starting: bool = False) -> S3Service:
-    """The S3 server to use: the forced one, the one that owns existing data, else MinIO.
-
-    With ``starting`` and no MinIO binary yet, MinIO is built; SeaweedFS is the
-    fallback when that fails and the choice is "auto".
-    """
-    from lite.services.s3_servers import MinioService, SeaweedService
-
-    servers: dict[str, type[S3Service]] = {"minio": MinioService, "seaweedfs": SeaweedService}
-    if settings.s3_server != "auto":
-        return servers[settings.s3_server](settings)
-    existing = MinioService(settings).marker
-    if existing in servers:
-        return servers[existing](settings)
-    if engines.minio_binary() or not starting:
-        return MinioService(settings)
-    try:
-        engines.build_minio()
-    except ServiceUnavailable as exc:
-        log.warning("MinIO unavailable, falling back to SeaweedFS: %s", exc)
-        fallback = SeaweedService(settings)
-        fallback.why = str(exc).splitlines()[0]
-        return fallback
-    return MinioService(settings)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
+from jobs.errors import ServiceUnavailable
+from jobs.settings import Settings
 from lite.services import engines
 from lite.services.s3 import S3Service
+
+log = logging.getLogger(__name__)
 
 
 class MinioService(S3Service):
@@ -123,3 +128,27 @@ class SeaweedService(S3Service):
             "-master.telemetry=false",
             *ports,
         ]
+
+
+def s3_service(settings: Settings, starting: bool = False) -> S3Service:
+    """The S3 server to use: the forced one, the one that owns existing data, else MinIO.
+
+    With ``starting`` and no MinIO binary yet, MinIO is built; SeaweedFS is the
+    fallback when that fails and the choice is "auto".
+    """
+    servers: dict[str, type[S3Service]] = {"minio": MinioService, "seaweedfs": SeaweedService}
+    if settings.s3_server != "auto":
+        return servers[settings.s3_server](settings)
+    existing = MinioService(settings).marker
+    if existing in servers:
+        return servers[existing](settings)
+    if engines.minio_binary() or not starting:
+        return MinioService(settings)
+    try:
+        engines.build_minio()
+    except ServiceUnavailable as exc:
+        log.warning("MinIO unavailable, falling back to SeaweedFS: %s", exc)
+        fallback = SeaweedService(settings)
+        fallback.why = str(exc).splitlines()[0]
+        return fallback
+    return MinioService(settings)
