@@ -19,7 +19,7 @@ import psycopg
 from jobs.adapters import cdc_pg, ledger
 from jobs.adapters.alert_sinks import DeliveryError, Sink
 from jobs.adapters.alert_sinks.base import redact
-from jobs.domain.rules import alerts_for_change, params_from_settings
+from jobs.domain.rules import alerts_for_change
 from jobs.errors import ServiceUnavailable, first_line
 from jobs.settings import Settings
 
@@ -244,7 +244,7 @@ def _run_once(
     slot: str | None,
     ping_interval: float,
 ) -> None:
-    dsn, params = settings.dsn, params_from_settings(settings)
+    dsn, params = settings.dsn, settings.alert_params()
     halt = threading.Event()  # stops this round's workers, also when the round fails
     with psycopg.connect(dsn) as conn:
         ledger.ensure_schema(conn)

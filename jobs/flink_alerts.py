@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.domain import flink_sql, rules
+from jobs.domain import flink_sql
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
 
@@ -117,7 +117,7 @@ def job_config(settings: Settings, connector_jar: Path) -> dict[str, str]:
 
 def job_spec(settings: Settings, connector_jar: Path) -> dict[str, Any]:
     """Everything the PyFlink program needs: configuration, DDL, the INSERT."""
-    params = rules.params_from_settings(settings)
+    params = settings.alert_params()
     statements, insert = flink_sql.job_statements(kafka_ends(settings), params)
     return {
         "config": job_config(settings, connector_jar),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -193,6 +194,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _redis_password_in_url(self) -> Settings:
         return self.with_installation_secrets()
+
+    def alert_params(self) -> dict[str, Decimal]:
+        """The alert rules' thresholds from these settings, as exact decimals."""
+        from jobs.domain.rules import thresholds
+
+        return thresholds(self.alert_high_value, self.alert_max_quantity)
 
     def installation_secret_file(self, field: str) -> Path:
         """Where this installation keeps a generated secret (owner-only; never printed)."""

@@ -1,7 +1,7 @@
 """Alert rules as data: a tiny engine-neutral expression form, its evaluation and SQL compilation.
 
 Adding a rule: append a ``Rule`` to ``RULES`` (name, severity, condition, message) and, if it
-needs a threshold, add the setting to ``params_from_settings``. The same definition is
+needs a threshold, add it to ``thresholds`` and ``Settings.alert_params``. The same rule is
 evaluated here (lite engine) and compiled by ``to_sql`` for the full profile (Flink SQL).
 A rule fires on an insert, or on an update whose ``before`` row did not already break it.
 """
@@ -86,11 +86,12 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def params_from_settings(settings: Any) -> dict[str, Decimal]:
-    """The thresholds the rules refer to, as exact decimals."""
+def thresholds(alert_high_value: float, alert_max_quantity: int) -> dict[str, Decimal]:
+    """The thresholds the rules refer to, as exact decimals (``Settings.alert_params`` gives
+    the configured ones: the domain never sees the settings object)."""
     return {
-        "alert_high_value": _exact(settings.alert_high_value),
-        "alert_max_quantity": _exact(settings.alert_max_quantity),
+        "alert_high_value": _exact(alert_high_value),
+        "alert_max_quantity": _exact(alert_max_quantity),
     }
 
 

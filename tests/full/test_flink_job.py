@@ -121,7 +121,7 @@ def edge_cases(stream: Stream) -> None:
 
 def expected_alerts(events: list[dict[str, Any]], settings: Settings) -> dict[str, dict]:
     """The lite engine's alerts for the same envelopes, keyed by alert_id, minus detected_at."""
-    params = rules.params_from_settings(settings)
+    params = settings.alert_params()
     now = dt.datetime.now(dt.UTC)
     out: dict[str, dict] = {}
     for event in events:

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from jobs import alerts
 from jobs.adapters import ledger
-from jobs.domain.rules import RULES, newly_broken, params_from_settings
+from jobs.domain.rules import RULES, newly_broken
 from tests.conftest import _with_dbname
 from tests.support.alerts_runner import (
     MemorySink,
@@ -193,7 +193,7 @@ ROWS = st.fixed_dictionaries(
 
 def expected_rules(settings, before: dict | None, after: dict, op: str) -> set[str]:
     """The oracle: the rules on the exact values PostgreSQL stored (read back as text)."""
-    params = params_from_settings(settings)
+    params = settings.alert_params()
     return {r.name for r in RULES if newly_broken(r, op, before, after, params)}
 
 

@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from jobs.adapters.alert_sinks.webhook import WebhookSink
-from jobs.domain.rules import ALERT_FIELDS, alerts_for_change, params_from_settings
+from jobs.domain.rules import ALERT_FIELDS, alerts_for_change
 from jobs.settings import Settings
 
-PARAMS = params_from_settings(Settings(alert_high_value=10000, alert_max_quantity=50))
+PARAMS = Settings(alert_high_value=10000, alert_max_quantity=50).alert_params()
 
 
 class Receiver:

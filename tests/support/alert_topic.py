@@ -20,7 +20,7 @@ from jobs import alerts_kafka
 from jobs.adapters import kafka_io
 from jobs.adapters.alert_sinks import Sink
 from jobs.domain.change_events import envelope, to_json
-from jobs.domain.rules import alerts_for_change, params_from_settings
+from jobs.domain.rules import alerts_for_change
 from jobs.settings import Settings
 from tests.support.alerts_runner import in_background
 
@@ -33,7 +33,7 @@ def order_id(i: int) -> str:
 
 def alert_records(settings: Settings, first: int, count: int) -> list[dict[str, Any]]:
     """One alert per order ``K<first>`` .. ``K<first+count-1>`` (quantity 0: INVALID_QUANTITY)."""
-    params, now = params_from_settings(settings), dt.datetime.now(dt.UTC)
+    params, now = settings.alert_params(), dt.datetime.now(dt.UTC)
     records: list[dict[str, Any]] = []
     for i in range(first, first + count):
         row = {

@@ -10,10 +10,10 @@ import pytest
 
 from jobs.alerts_kafka import Rejected, instance_id, parse_alert
 from jobs.domain.change_events import envelope, to_json
-from jobs.domain.rules import ALERT_FIELDS, alerts_for_change, params_from_settings
+from jobs.domain.rules import ALERT_FIELDS, alerts_for_change
 from jobs.settings import Settings
 
-PARAMS = params_from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+PARAMS = Settings(_env_file=None).alert_params()  # type: ignore[call-arg]
 
 
 def record(**after: object) -> dict:

@@ -18,7 +18,7 @@ ENDS = flink_sql.KafkaEnds("127.0.0.1:9092", "cdc.public.orders", "flink-alerts"
 
 
 def params(**overrides: object) -> dict[str, Decimal]:
-    return rules.params_from_settings(Settings(_env_file=None, **overrides))  # type: ignore[call-arg, arg-type]
+    return Settings(_env_file=None, **overrides).alert_params()  # type: ignore[call-arg, arg-type]
 
 
 def test_each_rule_appears_once_with_its_message() -> None:
@@ -114,4 +114,4 @@ def test_job_spec_from_settings() -> None:
     assert "'properties.bootstrap.servers' = '127.0.0.1:19092'" in source
     assert f"'properties.group.id' = '{flink_alerts.group_id(settings)}'" in source
     assert "'topic' = 'alerts-x'" in sink
-    assert spec["insert"] == flink_sql.insert_sql(rules.params_from_settings(settings))
+    assert spec["insert"] == flink_sql.insert_sql(settings.alert_params())

@@ -13,12 +13,11 @@ from jobs.domain.rules import (
     alerts_for_change,
     as_number,
     iso_ms,
-    params_from_settings,
     to_sql,
 )
 from jobs.settings import Settings
 
-PARAMS = params_from_settings(Settings(alert_high_value=10000, alert_max_quantity=50))
+PARAMS = Settings(alert_high_value=10000, alert_max_quantity=50).alert_params()
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
@@ -113,7 +112,7 @@ def test_deletes_and_snapshot_reads_raise_nothing():
 
 
 def test_thresholds_come_from_settings():
-    params = params_from_settings(Settings(alert_high_value=100.5, alert_max_quantity=1))
+    params = Settings(alert_high_value=100.5, alert_max_quantity=1).alert_params()
     alerts = alerts_for_change(event("c", row()), params, NOW)
     assert {a["alert_type"] for a in alerts} == {"HIGH_VALUE_ORDER", "SUSPICIOUS_QUANTITY"}
     assert params["alert_high_value"] == Decimal("100.5")
