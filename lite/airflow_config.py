@@ -14,10 +14,11 @@ from urllib.parse import quote
 import psycopg
 from pydantic import AliasChoices, SecretStr
 
+from jobs.config_files import config_path
 from jobs.settings import Settings
 from lite import airflow_site, airflow_venv
 
-SHARED_ENV_FILE = airflow_venv.REPO / "config" / "airflow" / "airflow.env"
+SHARED_ENV_FILE = config_path("airflow", "airflow.env")
 DAGS_FOLDER = airflow_venv.REPO / "dags"
 # Airflow's log servers (8793, 8794 next to 8080) follow the API port, so two
 # instances (a developer's and the tests') do not collide

@@ -7,10 +7,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable
 
 REPO = Path(__file__).resolve().parents[1]
-LOCKS = REPO / "config" / "locks"
+LOCKS = config_path("locks")
 
 
 def uv_binary() -> str:

@@ -38,12 +38,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "config" / "kafka" / "debezium-postgres.json"
+TEMPLATE = config_path("kafka", "debezium-postgres.json")
 SECRET_KEYS = frozenset({"database.password"})
 REGISTER_TIMEOUT_S = 90.0
 DROP_TIMEOUT_S = 20.0

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 
+from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable
 from lite import flink_venv
 from lite.services import maven
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 VERSION = flink_venv.FLINK_VERSION
 KAFKA_CONNECTOR = maven.Artifact("org.apache.flink", "flink-sql-connector-kafka", "5.0.0-2.2")
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "flink"
+CONFIG_DIR = config_path("flink")
 TASK_SLOTS = 4
 JAVA_MAJORS = (17, 21, 11)  # the JDKs Flink 2.2 supports, preferred first
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 
+from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable
 from lite.services import maven
 from lite.services.base import Service
@@ -30,7 +31,7 @@ LIBS = (
     f"org.apache.kafka:connect-runtime:{VERSION}",
     "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
 )
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "kafka"
+CONFIG_DIR = config_path("kafka")
 # Kafka, Connect and Debezium are built and tested on 17 and 21; 25 is Trino's here
 JAVA_MAJORS = tuple(range(17, 25))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable
 from lite.services import proc, unprivileged
 from lite.services.base import Service
@@ -22,7 +23,7 @@ from lite.services.base import Service
 log = logging.getLogger(__name__)
 
 # shared with the compose files; copied into the data dir on every start
-CONFIG_FRAGMENT = Path(__file__).resolve().parents[2] / "config" / "postgres" / "shoplake.conf"
+CONFIG_FRAGMENT = config_path("postgres", "shoplake.conf")
 INCLUDE_LINE = "\ninclude_if_exists = 'shoplake.conf'\n"
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes, and the socket name adds ~16
 

@@ -15,6 +15,7 @@ import psutil
 import psycopg
 
 from jobs.adapters import trino as client
+from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable, ShoplakeError
 from lite.services import engines, maven
 from lite.services.base import Service
@@ -28,7 +29,7 @@ VERSION = "476"
 SERVER = maven.Artifact("io.trino", "trino-server", VERSION, "tar.gz")
 # postgresql needs geospatial: it maps PostGIS columns to Trino's Geometry type
 PLUGINS = ("hive", "postgresql", "geospatial")
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "trino"
+CONFIG_DIR = config_path("trino")
 MIN_JAVA = 24
 NEWER_JAVA = tuple(range(40, MIN_JAVA - 1, -1))  # the newest installed first
 
