@@ -25,7 +25,6 @@ from jobs.adapters import kafka_io
 from jobs.adapters.alert_sinks.telegram import IN_DOUBT_NOTE
 from jobs.domain.change_events import to_json
 from jobs.settings import Settings
-from tests.full.conftest import TEST_KAFKA_PORT
 from tests.support.alert_topic import (
     alert_records,
     delivering,
@@ -36,6 +35,7 @@ from tests.support.alert_topic import (
 )
 from tests.support.alerts_process import rss_mb, start_alerts
 from tests.support.alerts_runner import MemorySink, wait_for
+from tests.support.platform_up import free_ports
 from tests.support.telegram_standin import TelegramStandIn
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -267,14 +267,16 @@ def private_broker(pg_settings: Settings, tmp_path) -> Iterator[Settings]:
     """A broker of this test alone (it gets stopped mid-test): the shared one stays up."""
     from lite.services import manager
 
-    port = TEST_KAFKA_PORT + 100
+    # ports free now, not fixed ones: a fixed port in the ephemeral range can be held by some
+    # client's outgoing connection at that moment ("Address already in use", seen in CI)
+    port, controller_port = free_ports(2)
     settings = pg_settings.model_copy(
         update={
             "profile": "full",
             "data_dir": tmp_path / "private",
             "kafka_bootstrap": None,
             "kafka_port": port,
-            "kafka_controller_port": port + 1,
+            "kafka_controller_port": controller_port,
             "alerts_topic": f"alerts-{uuid.uuid4().hex[:12]}",
             "lake_uri": str(tmp_path / "lake"),
         }
