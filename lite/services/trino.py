@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import string
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -178,12 +176,7 @@ class Trino(Service):
         return {**os.environ, "JAVA_HOME": str(java_home())}
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2) as resp:
-                info = json.loads(resp.read())
-        except (OSError, ValueError):
-            return False
-        if info.get("starting", True):
+        if not client.answering(self.settings):  # up and past its start
             return False
         # "SELECT 1" runs on the coordinator alone; a table scan needs the node to have
         # announced itself, else it fails with NO_NODES_AVAILABLE (seen right after start)
