@@ -136,12 +136,8 @@ class ServiceUnit:
     def exited(self) -> str | None:
         if proc.alive(self._pid):
             return None
-        try:
-            # our child when ``up`` launched it: reap it and read how it ended
-            done, status = os.waitpid(self._pid, os.WNOHANG)
-        except ChildProcessError:
-            return "exited (code unknown)"
-        return exit_reason(os.waitstatus_to_exitcode(status) if done else None)
+        # our child when ``up`` launched it: reaped here, so its exit code is known
+        return exit_reason(self.service.exit_code(self._pid))
 
     def answers(self) -> bool | None:
         return self.service.answers()

@@ -43,6 +43,9 @@ class Service(ABC):
         self.pid_file = self.home / f"{self.name}.pid"
         self.log_file = self.home / f"{self.name}.log"
         self._note = ""
+        # the server this process launched, kept so that Python never reaps it behind our
+        # back (a dropped Popen is reaped by the next Popen anywhere): its exit code stays ours
+        self.launched: subprocess.Popen[bytes] | None = None
 
     # ---- what a subclass describes
     @property
@@ -204,6 +207,17 @@ class Service(ABC):
                 proc.terminate(child.pid, self.stop_signal, self.stop_timeout)
             self.pid_file.unlink(missing_ok=True)
 
+    def exit_code(self, pid: int) -> int | None:
+        """How ``pid`` ended, when this process launched it (reaping it); else None."""
+        child = self.launched
+        if child is not None and child.pid == pid:
+            return child.poll()
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None  # not our child: someone else reaps it
+        return os.waitstatus_to_exitcode(status) if done else None
+
     def answers(self) -> bool:
         """One health probe; False also when the probe itself fails."""
         try:
@@ -230,6 +244,7 @@ class Service(ABC):
                 **unprivileged.identity(self.run_as()),
             )
         proc.write_pid(self.pid_file, child.pid)
+        self.launched = child
         return child.pid, since
 
     def _started_before(self) -> Path:

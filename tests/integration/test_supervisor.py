@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -195,6 +196,11 @@ def test_a_killed_service_is_restarted_through_its_life_cycle(
     sup = Supervisor([ServiceUnit(svc, st.pid)], tmp_path / "s.json", said.append, FAST)
     try:
         os.kill(st.pid, signal.SIGKILL)
+        # any other process started meanwhile (here or in another thread of ``up``) must
+        # not reap the server behind the supervisor's back and lose its exit code
+        while proc.alive(st.pid):
+            time.sleep(0.02)
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
         drive(sup, lambda: sup.record("http").restarts == 1)
         rec = sup.record("http")
         new = rec.unit.pid()
