@@ -24,7 +24,7 @@ from web.state import LiveState
 def published(run_id: str = "run-1") -> dict[str, Any]:
     """The message the publisher builds from real metric tables."""
     payload = dashboard.payload_metrics(metrics(ROWS), LATER.date(), "UTC", run_id)
-    return dashboard_metrics.update_message(LATER, run_id, payload)
+    return dashboard.dump_update(dashboard_metrics.update_message(LATER, run_id, payload))
 
 
 def at(stamp: str) -> dict[str, Any]:
