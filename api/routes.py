@@ -8,11 +8,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api import params
 from api.cache import reco_key
+from api.metrics import CONTENT_TYPE as METRICS_TYPE
 from api.model import LoadedModel
 from api.openapi import schema
 from jobs.adapters.registry import InvalidModel
@@ -145,10 +146,8 @@ async def reload(request: Request) -> JSONResponse:
     )
 
 
-async def metrics(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(
-        request.app.state.metrics.render(), media_type="text/plain; version=0.0.4"
-    )
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=METRICS_TYPE)
 
 
 async def openapi(request: Request) -> JSONResponse:
