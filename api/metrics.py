@@ -4,7 +4,9 @@ The hot path stays a dict increment on the event loop's thread (a cache hit cost
 here); ``prometheus_client``'s own ``Counter``/``Histogram`` would take a lock and a label
 look-up per call (~2 us each, four per request). So ``Metrics`` is a custom collector: the
 library builds the metric families and writes the exposition format, from a registry per
-app (never the global one: tests and several apps share a process).
+app (never the global one: tests and several apps share a process). A scrape is slower than
+the hand-written text was (~1.5 ms instead of ~0.1 ms for 100 lines, on the event loop):
+nothing at one scrape per 15 s.
 """
 
 from __future__ import annotations
