@@ -10,14 +10,13 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from api.index import build_index, neighbours
+from api.params import MAX_TOP_N
 from api.responses import Item
 from jobs.adapters.registry import PRODUCTION, InvalidModel, ModelRegistry
 from jobs.domain.recommender import ModelBundle, recommend_one
 from jobs.errors import first_line
 
 log = logging.getLogger(__name__)
-
-MAX_TOP_N = 50
 
 
 @dataclass(frozen=True)
