@@ -146,17 +146,6 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-def row_counts(conn: psycopg.Connection) -> dict[str, int]:
-    """Exact row count of each source table."""
-    counts: dict[str, int] = {}
-    for name in TABLE_SCHEMAS:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
-        ).fetchone()
-        counts[name] = int(row[0]) if row else 0
-    return counts
-
-
 def nonempty(conn: psycopg.Connection) -> dict[str, bool]:
     """Whether each source table has at least one row (cheap, unlike count(*))."""
     out = {}

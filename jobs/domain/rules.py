@@ -52,11 +52,6 @@ class Rule:
     condition: Cmp
     message: str  # str.format template over the row's fields and the params
 
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        terms = (self.condition.left, self.condition.right)
-        return tuple(t.name for t in terms if isinstance(t, Col))
-
 
 RULES: tuple[Rule, ...] = (
     Rule(

@@ -25,6 +25,7 @@ from jobs.domain import change_events, rules
 from jobs.settings import Settings
 from lite.services.flink import JobManager, runtime
 from tests.support.alerts_runner import wait_for
+from tests.support.kafka_read import wait_for_messages
 
 pytestmark = pytest.mark.integration
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
@@ -148,7 +149,7 @@ def read_alerts(settings: Settings, done_ids: set[str], timeout: float = 90.0) -
     """Alert messages until every id in ``done_ids`` has arrived."""
     consumer = kafka_io.consumer(settings, settings.alerts_topic, None)
     try:
-        return kafka_io.wait_for_messages(
+        return wait_for_messages(
             consumer,
             lambda msgs: done_ids <= {m.value["alert_id"] for m in msgs},
             timeout_s=timeout,
