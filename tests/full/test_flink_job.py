@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from jobs import flink_alerts
 from jobs.adapters import kafka_io
+from jobs.alerts import flink_job as flink_alerts
 from jobs.domain import change_events, rules
 from jobs.settings import Settings
 from lite.services.flink import JobManager, runtime

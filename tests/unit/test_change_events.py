@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.adapters.cdc_pg import PgOutputDecoder, default_slot_name
+from jobs.alerts.sources.pg_slot import default_slot_name
+from jobs.alerts.sources.pgoutput import PgOutputDecoder
 from jobs.domain.change_events import envelope, to_json, unwrap, value_from_text
 
 NUMERIC, INT4, TEXT, TSTZ = 1700, 23, 25, 1184
