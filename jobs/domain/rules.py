@@ -2,7 +2,7 @@
 
 Adding a rule: append a ``Rule`` to ``RULES`` (name, severity, condition, message) and, if it
 needs a threshold, add it to ``thresholds`` and ``Settings.alert_params``. The same rule is
-evaluated here (lite engine) and compiled by ``to_sql`` for the full profile (Flink SQL).
+evaluated here (python engine) and compiled by ``to_sql`` for the full profile (Flink SQL).
 A rule fires on an insert, or on an update whose ``before`` row did not already break it.
 """
 
