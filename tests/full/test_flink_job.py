@@ -126,8 +126,9 @@ def expected_alerts(events: list[dict[str, Any]], settings: Settings) -> dict[st
     out: dict[str, dict] = {}
     for event in events:
         for alert in rules.alerts_for_change(event, params, now):
-            alert.pop("detected_at")
-            out[alert["alert_id"]] = alert
+            record = dict(alert)  # the record as JSON, to compare with the topic's
+            record.pop("detected_at")
+            out[record["alert_id"]] = record
     return out
 
 
