@@ -43,9 +43,6 @@ STALL_S = 30.0
 JOIN_TIMEOUT_S = 8.0  # a join takes well under a second here; no partitions after this: a stall
 
 
-__all__ = ["Rejected", "TopicSource", "instance_id", "open_consumer", "parse_alert"]
-
-
 def parse_alert(value: bytes | None) -> Alert:
     """The alert record in a message value, in the contract's field order; Rejected if malformed."""
     if value is None:
