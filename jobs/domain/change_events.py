@@ -90,6 +90,8 @@ def _default(value: Any) -> Any:
         return str(value)  # decimal.handling.mode=string: exact, never base64
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, Mapping):  # a record such as an Alert: its JSON object
+        return dict(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobs import alerts
+from jobs.alerts import engines as alerts
 from jobs.settings import Settings
 from tests.support.alerts_runner import prepare_source
 

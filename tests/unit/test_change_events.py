@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from jobs.adapters.cdc_pg import PgOutputDecoder, default_slot_name
+from jobs.alerts.sources.pg_slot import default_slot_name
+from jobs.alerts.sources.pgoutput import PgOutputDecoder
 from jobs.domain.change_events import envelope, to_json, value_from_text
 
 NUMERIC, INT4, TEXT, TSTZ = 1700, 23, 25, 1184
