@@ -51,7 +51,7 @@ def run(
     ] = None,
 ) -> None:
     """Stream order changes, evaluate the rules, deliver each alert once (Ctrl-C stops)."""
-    from jobs.alerts import engines
+    from jobs import alert_engines as engines
     from jobs.errors import UsageError
     from lite.cli_common import load_settings as _settings
 
@@ -79,7 +79,7 @@ def reset(
     slot: Annotated[str | None, typer.Option(help="replication slot name")] = None,
 ) -> None:
     """Drop the replication slot and publication (and with --ledger the delivery ledger)."""
-    from jobs.alerts import engines
+    from jobs import alert_engines as engines
     from lite.cli_common import load_settings as _settings
 
     dropped = engines.reset(_settings(), slot, purge_ledger=ledger)

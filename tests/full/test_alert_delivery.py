@@ -20,8 +20,8 @@ from kafka.errors import KafkaConnectionError
 from kafka.structs import TopicPartition
 from pydantic import SecretStr
 
+from jobs import alert_engines as alerts
 from jobs.adapters import kafka_io
-from jobs.alerts import engines as alerts
 from jobs.alerts.sinks.telegram import IN_DOUBT_NOTE
 from jobs.domain.change_events import to_json
 from jobs.settings import Settings

@@ -18,7 +18,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.alerts import engines as alerts
+from jobs import alert_engines as alerts
 from jobs.alerts.sinks.telegram import IN_DOUBT_NOTE
 from tests.support.alerts_runner import insert_orders, prepare_source, wait_for
 from tests.support.telegram_standin import TelegramStandIn

@@ -7,7 +7,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from jobs.alerts import engines as alerts
+from jobs import alert_engines as alerts
 from jobs.alerts.sources import pg_slot as cdc_pg
 from jobs.settings import Settings
 from tests.support.alerts_runner import (

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from jobs.alerts import engines as alerts
+from jobs import alert_engines as alerts
 from jobs.alerts.ledger import postgres as ledger
 from jobs.domain.rules import RULES, newly_broken
 from tests.conftest import _with_dbname

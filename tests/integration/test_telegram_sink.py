@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from jobs.alerts import engines as alerts
+from jobs import alert_engines as alerts
 from jobs.alerts.sinks import DeliveryError
 from jobs.alerts.sinks.telegram import TelegramSink
 from jobs.domain.alert import Alert

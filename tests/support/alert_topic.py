@@ -16,8 +16,8 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from jobs import alert_engines as engines
 from jobs.adapters import kafka_io
-from jobs.alerts import engines
 from jobs.alerts.sinks import Sink
 from jobs.domain.change_events import envelope, to_json
 from jobs.domain.rules import alerts_for_change

@@ -12,8 +12,8 @@ from typing import Any
 
 import psycopg
 
+from jobs import alert_engines as engines
 from jobs.adapters import source_db
-from jobs.alerts import engines
 from jobs.alerts.sinks import Sink
 from jobs.alerts.sinks.console import ConsoleSink
 from jobs.settings import Settings

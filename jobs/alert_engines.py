@@ -1,5 +1,6 @@
 """The two alert engines (``Engine``) put together from settings: their source, the PostgreSQL
-ledger and the configured sinks around the one loop (``engine.run``).
+ledger and the configured sinks (all from ``jobs.bootstrap.Resources``) around the one loop
+(``jobs.alerts.engine.run``).
 
 - ``python``: shoplake's own process reads PostgreSQL's logical slot and evaluates the rules;
 - ``flink``: the rules run as a Flink SQL job (``flink_job``); shoplake delivers its output
@@ -12,12 +13,11 @@ import threading
 from collections.abc import Sequence
 from typing import Literal
 
-from jobs.alerts import engine
+from jobs.alerts import Engine, engine
 from jobs.alerts.ledger import postgres
 from jobs.alerts.sinks import Sink
-from jobs.alerts.sinks.build import TelegramTarget
-from jobs.alerts.sinks.build import build_sinks as _build_sinks
 from jobs.alerts.sources import pg_slot
+from jobs.bootstrap import Resources
 from jobs.settings import Settings
 
 
@@ -29,26 +29,9 @@ def build_sinks(
     console_fmt: Literal["text", "json"] = "text",
     lake: bool = True,
 ) -> list[Sink]:
-    """The sinks the settings ask for; the console when Telegram is not configured."""
-    telegram = None
-    if settings.telegram_bot_token and settings.telegram_chat_id:
-        telegram = TelegramTarget(
-            settings.telegram_api_url,
-            settings.telegram_bot_token.get_secret_value(),
-            settings.telegram_chat_id,
-        )
-    lake_store = None
-    if lake:
-        from jobs.bootstrap import lake_for
-
-        lake_store = lake_for(settings)
-    return _build_sinks(
-        stop,
-        telegram=telegram,
-        webhook_url=settings.alert_webhook_url,
-        console=console,
-        console_fmt=console_fmt,
-        lake=lake_store,
+    """The sinks the settings ask for (``Resources.alert_sinks``)."""
+    return Resources(settings).alert_sinks(
+        stop, console=console, console_fmt=console_fmt, lake=lake
     )
 
 
@@ -66,9 +49,10 @@ def run_python(
     it was confirmed); without it, it ends the run as ServiceUnavailable.
     """
     postgres.check_database(settings.dsn)
-    source = pg_slot.SlotSource(settings.dsn, settings.alert_params(), slot, ping_interval)
-    sinks = list(sinks) if sinks is not None else build_sinks(settings, stop)
-    engine.run(source, postgres.PgLedger(settings.dsn), sinks, stop, reconnect_every)
+    res = Resources(settings)
+    source = res.alert_source(Engine.PYTHON, slot=slot, ping_interval=ping_interval)
+    sinks = list(sinks) if sinks is not None else res.alert_sinks(stop)
+    engine.run(source, res.alert_ledger(), sinks, stop, reconnect_every)
 
 
 def run_flink(
@@ -81,12 +65,11 @@ def run_flink(
     """The flink engine's delivery until ``stop``: consume the alerts topic, record, commit,
     deliver. Unreachable PostgreSQL or Kafka at start is ServiceUnavailable; a later loss of
     either is retried every ``retry_every`` seconds (the committed offsets say where)."""
-    from jobs.alerts.sources.flink_topic import TopicSource  # kafka-python: only this engine
-
     postgres.check_database(settings.dsn)
-    sinks = list(sinks) if sinks is not None else build_sinks(settings, stop)
+    res = Resources(settings)
+    sinks = list(sinks) if sinks is not None else res.alert_sinks(stop)
     engine.run(
-        TopicSource(settings, group), postgres.PgLedger(settings.dsn), sinks, stop, retry_every
+        res.alert_source(Engine.FLINK, group=group), res.alert_ledger(), sinks, stop, retry_every
     )
 
 
