@@ -87,10 +87,11 @@ class Pipeline:
         self.after_publish = list(after_publish)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._checked = False
-        # the day whose bronze rows are still in the temp table _bronze after silver, so that
+        # the day whose bronze rows are still in the temp table _day_rows after silver, so that
         # gold of the same day (run_date, backfill) aggregates them instead of reading the
         # silver just written back from the lake
         self._bronze_day: dt.date | None = None
+        self._bronze_silver = 0  # its number of silver rows
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -117,19 +118,20 @@ class Pipeline:
             )
         return self.lake.dataset_uri(dataset, day)
 
-    def _read(self, uri: str) -> duckdb.DuckDBPyRelation:
-        """Open one Parquet object of the lake, retrying once on a transient read failure.
+    def _read(self, uri: str, file_row_number: bool = False) -> duckdb.DuckDBPyRelation:
+        """Open one Parquet object of the lake, retrying once on a transient read failure
+        (with ``file_row_number``: plus that column, each row's position in the file).
 
         Once in several CI runs, opening a just-written bronze object through httpfs raised
         a UnicodeDecodeError (DuckDB's error text was not valid UTF-8); the cause is not found
         yet, so the failure is logged in full and the read tried again once.
         """
         try:
-            return self.con.read_parquet(uri)
+            return self.con.read_parquet(uri, file_row_number=file_row_number)
         except (duckdb.IOException, duckdb.HTTPException, UnicodeDecodeError) as exc:
             log.warning("reading %s failed (%s: %r); retrying once", uri, type(exc).__name__, exc)
             time.sleep(0.5)
-            return self.con.read_parquet(uri)
+            return self.con.read_parquet(uri, file_row_number=file_row_number)
 
     def _sweep_staging(self, *datasets: Dataset) -> None:
         """Remove what killed runs staged in these datasets' buckets (see ``STAGING_MAX_AGE``)."""
@@ -193,19 +195,31 @@ class Pipeline:
     def silver(self, day: dt.date) -> SilverResult:
         """Bronze -> clean silver rows and quarantined rows, published together.
 
-        Bronze is read from the lake once into a temp table; the rules then stream from it
-        straight into the two Parquet outputs (nothing else is materialised).
+        Bronze is read from the lake once into a temp table with ``_dup`` false, the rows
+        that a later version of their order beats (``silver_rules.beaten``: only repeated
+        ids are ranked) are flagged in place, and the rules stream from that table into
+        the two Parquet outputs: the table is ``silver_rules.classify`` of the bronze.
         """
         self.check()
-        self._bronze_day = None
+        self._drop_bronze()
         uri = self._require(BRONZE_ORDERS, day, "extract")
-        classified = silver_rules.classify(self._materialise("_bronze", self._read(uri)))
+        bronze = self._read(uri, file_row_number=True).project("*, false AS _dup")
+        beaten = silver_rules.beaten(self._materialise("_day_rows", bronze), "file_row_number")
+        self.con.register("_beaten", beaten)
+        try:
+            self.con.execute(
+                "UPDATE _day_rows SET _dup = true"
+                " WHERE file_row_number IN (SELECT _row FROM _beaten)"
+            )
+        finally:
+            self.con.unregister("_beaten")
+        classified = self._classified()
         run_id = new_run_id()
         self._sweep_staging(SILVER_ORDERS, REJECTED_ORDERS)
         with self.lake.staged(run_id) as stage:
             n_silver = self._write(stage, silver_rules.clean(classified), SILVER_ORDERS, day)
             n_rejected = self._write(stage, silver_rules.rejected(classified), REJECTED_ORDERS, day)
-        self._bronze_day = day
+        self._bronze_day, self._bronze_silver = day, n_silver
         return SilverResult(
             date=day.isoformat(),
             run_id=run_id,
@@ -215,40 +229,44 @@ class Pipeline:
             paths=[self.lake.dataset_uri(d, day) for d in (SILVER_ORDERS, REJECTED_ORDERS)],
         )
 
-    def _silver_rows(self, day: dt.date) -> duckdb.DuckDBPyRelation:
-        """The silver rows of ``day`` as a temp table: from the bronze the silver step of this
-        pipeline just published them from if it is still there, else read from the lake."""
-        if self._bronze_day == day:
-            rows = silver_rules.clean(silver_rules.classify(self.con.table("_bronze")))
-        else:
-            rows = self._read(self._require(SILVER_ORDERS, day, "silver"))
-        try:
-            return self._materialise("_silver", rows)
-        finally:
-            self._drop_bronze()
+    def _classified(self) -> duckdb.DuckDBPyRelation:
+        return self.con.table("_day_rows").project("* EXCLUDE (file_row_number)")
 
     def _drop_bronze(self) -> None:
         self._bronze_day = None
-        self.con.execute("DROP TABLE IF EXISTS _bronze")
+        self.con.execute("DROP TABLE IF EXISTS _day_rows")
 
     @_user_errors
     def gold(self, day: dt.date) -> GoldResult:
-        """Silver -> the three gold aggregates of the day, published together."""
+        """Silver -> the three gold aggregates of the day, published together.
+
+        Right after ``silver`` of the same day in this pipeline (``run_date``, backfill) the
+        aggregates read the rows silver just published from its temp table; otherwise the
+        day's silver is read from the lake once.
+        """
         self.check()
-        rows = self._silver_rows(day)
-        run_id = new_run_id()
-        self._sweep_staging(*GOLD_DATASETS.values())
-        with self.lake.staged(run_id) as stage:
-            for name, aggregate in gold_rules.GOLD_TABLES.items():
-                self._write(stage, aggregate(rows, day), GOLD_DATASETS[name], day)
+        if self._bronze_day == day:
+            rows, n_silver = silver_rules.clean(self._classified()), self._bronze_silver
+        else:
+            self._drop_bronze()
+            silver = self._read(self._require(SILVER_ORDERS, day, "silver"))
+            rows = self._materialise("_day_rows", silver)
+            row = self.con.execute("SELECT count(*) FROM _day_rows").fetchone()
+            n_silver = row[0] if row else 0
+        try:
+            run_id = new_run_id()
+            self._sweep_staging(*GOLD_DATASETS.values())
+            with self.lake.staged(run_id) as stage:
+                for name, aggregate in gold_rules.GOLD_TABLES.items():
+                    self._write(stage, aggregate(rows, day), GOLD_DATASETS[name], day)
+        finally:
+            self._drop_bronze()
         for hook in self.after_publish:
             hook()
-        n = self.con.execute("SELECT count(*) FROM _silver").fetchone()
-        self.con.execute("DROP TABLE _silver")
         return GoldResult(
             date=day.isoformat(),
             run_id=run_id,
-            silver=n[0] if n else 0,
+            silver=n_silver,
             paths=[self.lake.dataset_uri(d, day) for d in GOLD_DATASETS.values()],
         )
 

@@ -87,6 +87,27 @@ def classify(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
     )
 
 
+def beaten(bronze: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
+    """``_row``: the ``row_id`` of every row that ``classify`` marks ``_dup``.
+
+    For a caller whose bronze rows carry a stable unique ``row_id`` (the job's temp table
+    has the Parquet file row number): it sets ``_dup`` on those few rows in place, which
+    streams the other rows through no join at all. The same ranking as ``classify``.
+    """
+    return bronze.query(
+        "bronze",
+        f"""
+        SELECT {row_id} AS _row
+        FROM (SELECT {row_id}, row_number() OVER (
+                  PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK}) AS _rank
+              FROM bronze
+              WHERE order_id IN (SELECT order_id FROM bronze WHERE NOT {_missing("order_id")}
+                                 GROUP BY order_id HAVING count(*) > 1))
+        WHERE _rank > 1
+        """,
+    )
+
+
 def clean(classified: DuckDBPyRelation) -> DuckDBPyRelation:
     """Silver rows: clean rows with price and total repaired and flagged.
 

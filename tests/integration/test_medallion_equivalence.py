@@ -23,6 +23,7 @@ from jobs.adapters.lake import FolderLake
 from jobs.adapters.lake.layout import BRONZE_ORDERS, GOLD_DATASETS, REJECTED_ORDERS, SILVER_ORDERS
 from jobs.bootstrap import MedallionConfig
 from jobs.domain import gold as gold_rules
+from jobs.domain import silver as silver_rules
 from jobs.domain.reports import Thresholds
 from jobs.medallion import Pipeline
 from tests import reference_silver
@@ -131,6 +132,14 @@ def test_pipeline_outputs_equal_the_old_rules(lake: FolderLake):
     # the quarantine is sorted by every column in both: the very same list of rows
     assert got_rejected.columns == want_rejected.columns
     assert got_rejected.fetchall() == want_rejected.fetchall()
+    # the relation form of the rules (the SQL views, the dashboard) agrees as well (on its
+    # own connection: relations built by .query() resolve their aliases when they run)
+    other = lake.connect()
+    other.execute("SET TimeZone = 'UTC'")
+    relational = silver_rules.classify(other.read_parquet(lake.dataset_uri(BRONZE_ORDERS, DAY)))
+    assert sorted_rows(silver_rules.clean(relational)) == sorted_rows(want_clean)
+    assert silver_rules.rejected(relational).fetchall() == want_rejected.fetchall()
+    other.close()
     for name, aggregate in gold_rules.GOLD_TABLES.items():
         got = con.read_parquet(lake.dataset_uri(GOLD_DATASETS[name], DAY))
         want = aggregate(want_clean, DAY)
