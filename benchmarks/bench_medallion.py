@@ -232,6 +232,7 @@ def run(
     rows_per_day: int | None = None,
     lakes: tuple[str, ...] = ("folder", "s3"),
     variants: tuple[str, ...] = VARIANTS,
+    rounds: int = 2,
 ) -> dict[str, Any]:
     """Rows/s, ratio to the plain copy and peak RSS per variant and lake over ``days``.
 
@@ -255,14 +256,21 @@ def run(
             elif kind != lake.kind:
                 raise ValueError(f"the configured lake is {lake.kind}, cannot measure {kind}")
             per_lake: dict[str, Any] = {}
-            for variant in variants:
-                print(f"bench_medallion: {kind} {variant}", file=sys.stderr, flush=True)
-                res = _run_child(variant, target, days)
+            # variants interleaved, ``rounds`` times: each keeps its fastest round (the
+            # machine is shared, a neighbour's burst should not decide a ratio)
+            for n in range(rounds):
+                for variant in variants:
+                    print(f"bench_medallion: {kind} {variant} {n + 1}", file=sys.stderr, flush=True)
+                    res = _run_child(variant, target, days)
+                    best = per_lake.setdefault(variant, res | {"rounds_seconds": []})
+                    best["rounds_seconds"].append(res["seconds"])
+                    best["seconds"] = min(best["seconds"], res["seconds"])
+                    best["peak_rss_mb"] = max(best["peak_rss_mb"], res["peak_rss_mb"])
+            for variant, res in per_lake.items():
                 res["rows_per_s"] = round(rows / res["seconds"]) if res["seconds"] else None
                 if variant != "copy":
                     res["gold"] = gold_totals(lake_for(target), days)
                     res["silver_rows"] = _silver_rows(lake_for(target), days)
-                per_lake[variant] = res
             base = per_lake.get("copy", {}).get("seconds")
             for res in per_lake.values():
                 res["vs_plain_copy"] = round(base / res["seconds"], 2) if base else None
@@ -293,6 +301,7 @@ def _summary(
         "bronze_rows": rows,
         "bronze_days_generated": generated,
         "compression": "zstd",
+        "seconds_are": "the fastest of the interleaved rounds (rounds_seconds: all of them)",
         "cpus": os.cpu_count(),
         # the machine may be shared: a high load average makes every number pessimistic
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
@@ -311,6 +320,7 @@ def main() -> None:
     ap.add_argument("--end-date", default="2024-01-30")
     ap.add_argument("--lakes", default="folder,s3")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--dates", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -321,7 +331,8 @@ def main() -> None:
     end = dt.date.fromisoformat(args.end_date)
     days = [end - dt.timedelta(days=i) for i in range(args.days - 1, -1, -1)]
     lakes = tuple(args.lakes.split(","))
-    result = run(Settings(), days, args.rows_per_day, lakes, tuple(args.variants.split(",")))
+    variants = tuple(args.variants.split(","))
+    result = run(Settings(), days, args.rows_per_day, lakes, variants, args.rounds)
     print(json.dumps(result, indent=2))
 
 

@@ -91,7 +91,6 @@ class Pipeline:
         # gold of the same day (run_date, backfill) aggregates them instead of reading the
         # silver just written back from the lake
         self._bronze_day: dt.date | None = None
-        self._bronze_silver = 0  # its number of silver rows
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -219,7 +218,7 @@ class Pipeline:
         with self.lake.staged(run_id) as stage:
             n_silver = self._write(stage, silver_rules.clean(classified), SILVER_ORDERS, day)
             n_rejected = self._write(stage, silver_rules.rejected(classified), REJECTED_ORDERS, day)
-        self._bronze_day, self._bronze_silver = day, n_silver
+        self._bronze_day = day
         return SilverResult(
             date=day.isoformat(),
             run_id=run_id,
@@ -242,17 +241,20 @@ class Pipeline:
 
         Right after ``silver`` of the same day in this pipeline (``run_date``, backfill) the
         aggregates read the rows silver just published from its temp table; otherwise the
-        day's silver is read from the lake once.
+        day's silver is read from the lake once. Either way only the columns the aggregates
+        use are kept (``gold_rules.INPUT_COLUMNS``).
         """
         self.check()
         if self._bronze_day == day:
-            rows, n_silver = silver_rules.clean(self._classified()), self._bronze_silver
+            silver = silver_rules.clean(self._classified())
         else:
             self._drop_bronze()
             silver = self._read(self._require(SILVER_ORDERS, day, "silver"))
-            rows = self._materialise("_day_rows", silver)
-            row = self.con.execute("SELECT count(*) FROM _day_rows").fetchone()
-            n_silver = row[0] if row else 0
+        # one pass over the day's rows keeps the few columns the aggregates read
+        rows = self._materialise("_gold_rows", silver.select(*gold_rules.INPUT_COLUMNS))
+        self._drop_bronze()
+        row = self.con.execute("SELECT count(*) FROM _gold_rows").fetchone()
+        n_silver = row[0] if row else 0
         try:
             run_id = new_run_id()
             self._sweep_staging(*GOLD_DATASETS.values())
@@ -260,7 +262,7 @@ class Pipeline:
                 for name, aggregate in gold_rules.GOLD_TABLES.items():
                     self._write(stage, aggregate(rows, day), GOLD_DATASETS[name], day)
         finally:
-            self._drop_bronze()
+            self.con.execute("DROP TABLE IF EXISTS _gold_rows")
         for hook in self.after_publish:
             hook()
         return GoldResult(
