@@ -166,6 +166,8 @@ def _run_child(variant: str, settings: Settings, days: list[dt.date]) -> dict[st
         raise RuntimeError(f"benchmark variant {variant} exited with {proc.returncode}")
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
+    # CPU seconds of the process (not of MinIO): far less sensitive to the neighbours' load
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     return result
 
 
@@ -265,6 +267,7 @@ def run(
                     best = per_lake.setdefault(variant, res | {"rounds_seconds": []})
                     best["rounds_seconds"].append(res["seconds"])
                     best["seconds"] = min(best["seconds"], res["seconds"])
+                    best["cpu_seconds"] = min(best["cpu_seconds"], res["cpu_seconds"])
                     best["peak_rss_mb"] = max(best["peak_rss_mb"], res["peak_rss_mb"])
             for variant, res in per_lake.items():
                 res["rows_per_s"] = round(rows / res["seconds"]) if res["seconds"] else None
@@ -272,8 +275,12 @@ def run(
                     res["gold"] = gold_totals(lake_for(target), days)
                     res["silver_rows"] = _silver_rows(lake_for(target), days)
             base = per_lake.get("copy", {}).get("seconds")
+            base_cpu = per_lake.get("copy", {}).get("cpu_seconds")
             for res in per_lake.values():
                 res["vs_plain_copy"] = round(base / res["seconds"], 2) if base else None
+                res["cpu_vs_plain_copy"] = (
+                    round(base_cpu / res["cpu_seconds"], 2) if base_cpu else None
+                )
             results[kind] = per_lake
         finally:
             if folder is not None:
