@@ -47,6 +47,20 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if model else 503)
 
 
+async def model_summary(request: Request) -> JSONResponse:
+    """The served version: how it was chosen and its test metrics beside the baselines."""
+    model = _model(request)
+    summary = model.bundle.summary
+    return JSONResponse(
+        {
+            "model_version": model.version,
+            **model.sizes,
+            "info": model.bundle.info,
+            "summary": summary.model_dump(mode="json") if summary else None,
+        }
+    )
+
+
 async def recommend(request: Request) -> Response:
     top_n = params.top_n(request)
     customer_id = params.path_text(request, "customer_id")
@@ -160,6 +174,7 @@ ROUTES = [
     Route("/health", health, methods=["GET"]),
     Route("/recommend/{customer_id}", recommend, methods=["GET"]),
     Route("/similar/{product_name}", similar, methods=["GET"]),
+    Route("/model", model_summary, methods=["GET"]),
     Route("/reload", reload, methods=["POST"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),

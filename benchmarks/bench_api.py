@@ -175,10 +175,10 @@ def run(
     save: bool = True,
 ) -> dict[str, Any]:
     """The whole benchmark; returns (and by default writes) the results."""
-    from api.index import build_index, index_recall
-    from jobs.domain.recommender import cosine_neighbours
+    from api.index import build_index
     from jobs.settings import Settings
     from lite.services.redis import RedisService
+    from tests.support.annoy_check import cosine_neighbours, index_recall
 
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")

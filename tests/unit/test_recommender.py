@@ -69,22 +69,33 @@ def test_interactions_count_orders_and_skip_missing_ids() -> None:
     assert inter.matrix.toarray().tolist() == [[2, 1], [1, 0]]
 
 
-def test_time_split_keeps_the_last_days_and_truth_drops_known_items() -> None:
+def test_customer_split_holds_out_each_customers_latest_purchases() -> None:
+    from jobs.domain import reco_eval as ev
+
     table = orders_table(
         [
             ("c1", "p1", "Mug", "Home", "2025-01-01T10:00:00"),
             ("c1", "p2", "Pen", "Office", "2025-01-02T10:00:00"),
-            ("c1", "p1", "Mug", "Home", "2025-01-03T00:00:00"),  # bought before: not a new item
-            ("c1", "p3", "Cup", "Home", "2025-01-03T23:59:59"),
-            ("c9", "p2", "Pen", "Office", "2025-01-03T12:00:00"),  # unknown customer: dropped
+            ("c1", "p1", "Mug", "Home", "2025-01-05T00:00:00"),  # bought before: a repeat
+            ("c1", "p3", "Cup", "Home", "2025-01-04T23:59:59"),
+            ("c2", "p2", "Pen", "Office", "2025-01-01T12:00:00"),
+            ("c2", "p1", "Mug", "Home", "2025-01-09T12:00:00"),
+            ("c2", "p4", "Lamp", "Home", "2025-01-08T12:00:00"),
+            ("c3", "p2", "Pen", "Office", "2025-01-03T12:00:00"),  # 2 purchases: kept whole
+            ("c3", "p9", "Ink", "Office", "2025-01-04T12:00:00"),
         ]
     )
-    train, test, cutoff = rec.time_split(table, holdout_days=1)
-    assert cutoff == dt.date(2025, 1, 3)
-    assert (train.num_rows, test.num_rows) == (2, 3)
-    a, b = rec.build_interactions(train), rec.build_interactions(test)
-    truth = rec.holdout_truth(a, b)  # p3 is unknown to the train vocabulary: dropped too
-    assert truth.shape == (1, 2) and truth.nnz == 0
+    kept, held = ev.customer_split(table, ev.SplitRule(last=2))
+    pairs = sorted(zip(held["customer_id"].to_pylist(), held["product_id"].to_pylist()))
+    assert pairs == [("c1", "p1"), ("c1", "p3"), ("c2", "p1"), ("c2", "p4")]
+    assert kept.num_rows == 5
+    # a share: 10 % of 4 purchases rounds down to 0 but one is always held out
+    _, one = ev.customer_split(table, ev.SplitRule(fraction=0.1))
+    assert sorted(one["customer_id"].to_pylist()) == ["c1", "c2"]
+    ho = ev.holdout(rec.build_interactions(kept), rec.build_interactions(held))
+    # c1's p1 is a repeat, p3 and p4 were never bought in training (unseen), c2's p1 is new
+    assert (ho.customers, ho.items, ho.repeats, ho.unseen_items) == (1, 1, 1, 2)
+    assert ho.held_customers == 2
 
 
 def test_top_k_orders_scores_and_breaks_ties_by_index() -> None:
@@ -127,7 +138,8 @@ def test_als_is_deterministic_and_learns_blocks() -> None:
 
 
 def test_annoy_agrees_with_exact_cosine_neighbours() -> None:
-    from api.index import build_index, index_recall
+    from api.index import build_index
+    from tests.support.annoy_check import cosine_neighbours, index_recall
 
     rng = np.random.default_rng(7)
     # clustered item factors, as ALS gives (categories), 2,000 items
@@ -135,7 +147,7 @@ def test_annoy_agrees_with_exact_cosine_neighbours() -> None:
     items = (centers[rng.integers(0, 8, 2000)] + 0.6 * rng.normal(size=(2000, 16))).astype(
         np.float32
     )
-    exact = rec.cosine_neighbours(items, 10)
+    exact = cosine_neighbours(items, 10)
     recall = index_recall(build_index(items), exact, 10)
     print(f"Annoy recall@10 against exact cosine (2,000 items, 16 factors): {recall:.3f}")
     assert recall >= 0.9
@@ -161,7 +173,7 @@ def generated_orders(seed: int = 42, days: int = 30, per_day: int = 150) -> pa.T
 def test_model_is_evaluated_against_popularity_on_generated_data() -> None:
     from jobs.training import TrainConfig, fit_bundle
 
-    bundle = fit_bundle(generated_orders(), TrainConfig())
+    bundle = fit_bundle(generated_orders(), TrainConfig(tune_seconds=5.0))
     m = bundle.metrics
     print({k: round(v, 4) for k, v in m.items()})
     assert m["eval_customers"] > 100
@@ -187,7 +199,7 @@ def history_orders(customers: int = 1000, orders: int = 20_000, days: int = 60) 
 def test_model_beats_popularity_with_a_longer_history() -> None:
     from jobs.training import TrainConfig, fit_bundle
 
-    m = fit_bundle(history_orders(), TrainConfig()).metrics
+    m = fit_bundle(history_orders(), TrainConfig(tune_seconds=5.0)).metrics
     print(f"NDCG@10 model {m['ndcg@10']:.4f} vs popularity {m['popularity_ndcg@10']:.4f}")
     assert m["ndcg@10"] >= 1.5 * m["popularity_ndcg@10"]
 
@@ -195,6 +207,6 @@ def test_model_beats_popularity_with_a_longer_history() -> None:
 def test_model_beats_popularity_at_the_default_seed_size() -> None:
     from jobs.training import TrainConfig, fit_bundle
 
-    m = fit_bundle(generated_orders(), TrainConfig()).metrics
+    m = fit_bundle(generated_orders(), TrainConfig(tune_seconds=5.0)).metrics
     print(f"default seed size: NDCG@10 {m['ndcg@10']:.4f} vs {m['popularity_ndcg@10']:.4f}")
     assert m["ndcg@10"] >= 1.5 * m["popularity_ndcg@10"]
