@@ -67,6 +67,9 @@ async def recommend(request: Request) -> Response:
     model, state = _model(request), request.app.state
     row = model.customer_row.get(customer_id)
     if row is None:
+        # cold start: popular items, within the customer's region when it is given and known
+        region = request.query_params.get("region", "")[:100] or None
+        known = region if region in model.by_region else None
         state.metrics.strategy["popular"] += 1
         return JSONResponse(
             {
@@ -74,7 +77,8 @@ async def recommend(request: Request) -> Response:
                 "model_version": model.version,
                 "strategy": "popular",
                 "cached": False,
-                "recommendations": model.most_popular(top_n),
+                "region": known,
+                "recommendations": model.most_popular(top_n, known),
             }
         )
     state.metrics.strategy["personal"] += 1

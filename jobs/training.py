@@ -110,6 +110,7 @@ def fit_bundle(orders: Any, config: TrainConfig | None = None) -> rec.ModelBundl
         "orders": table.num_rows,
         "customers": len(full.customer_ids),
         "products": len(full.product_ids),
+        "popular_by_region": rec.popular_by_group(table, full, "region"),
         "train_seconds": round(time.perf_counter() - started, 1),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -142,9 +143,13 @@ def train(
         orders = read_silver_orders(settings, config.window_days)
     bundle = fit_bundle(orders, config)
     policy = policy or PromotionPolicy(min_customers=config.min_customers)
+    summary = bundle.summary
+    assert summary is not None
+    if policy.enabled and not summary.sufficient:
+        # a version that can never be promoted would only fill the registry
+        raise ShoplakeError(f"not enough orders to train: {summary.message}")
     registry = registry or registry_for(settings, policy)
-    assert bundle.summary is not None
-    result = TrainResult(registry.register(bundle), bundle.summary)
+    result = TrainResult(registry.register(bundle), summary)
     log.info("trained %s", result.line())
     return result
 

@@ -247,12 +247,20 @@ def fit_ease(matrix: sp.csr_matrix, params: EASEParams) -> np.ndarray:
     """EASE's items x items weights ``B`` (zero diagonal); scores are ``bought @ B``.
 
     ``B = I - P / diag(P)`` with ``P = (X'X + l2 I)^-1``: one dense inverse, so it suits
-    catalogues up to tens of thousands of items.
+    catalogues up to tens of thousands of items. Items bought by a single customer carry
+    no co-purchase signal: they are left out of the inverse (their rows and columns stay
+    0), which on long-tailed catalogues makes it several times cheaper.
     """
     from scipy.linalg import lapack
 
     x = binary(matrix)
-    gram = (x.T @ x).toarray().astype(np.float32)
+    n_items = x.shape[1]
+    active = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() >= 2)
+    out = np.zeros((n_items, n_items), dtype=np.float32)
+    if len(active) == 0:
+        return out
+    sub = x[:, active]
+    gram = (sub.T @ sub).toarray().astype(np.float32)
     gram[np.diag_indices_from(gram)] += params.l2
     # Cholesky inverse of the symmetric positive definite Gram (twice as fast as inv)
     chol, info = lapack.spotrf(gram, lower=1, overwrite_a=1)
@@ -263,7 +271,8 @@ def fit_ease(matrix: sp.csr_matrix, params: EASEParams) -> np.ndarray:
     p = np.tril(p) + np.tril(p, -1).T
     b = p / (-np.diag(p))
     np.fill_diagonal(b, 0.0)
-    return b.astype(np.float32)
+    out[np.ix_(active, active)] = b
+    return out
 
 
 def low_rank(weights: np.ndarray, rank: int, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
@@ -289,6 +298,31 @@ def low_rank(weights: np.ndarray, rank: int, seed: int = 42) -> tuple[np.ndarray
 def popularity(matrix: sp.csr_matrix) -> np.ndarray:
     """Distinct customers per product (the popularity baseline's score)."""
     return np.asarray((matrix > 0).sum(axis=0), dtype=np.float32).ravel()
+
+
+def popular_by_group(
+    orders: Any, inter: Interactions, column: str = "region", n: int = 50
+) -> dict[str, list[int]]:
+    """The ``n`` most popular items (distinct customers) within each value of ``column``.
+
+    Item indices are on ``inter``'s vocabulary; the cold start of a customer whose region
+    (or segment) is known. Empty when the orders have no such column.
+    """
+    table = as_table(orders)
+    if column not in table.column_names:
+        return {}
+    group = _strings(table, column)
+    cust = _positions(inter.customer_ids, _strings(table, "customer_id"))
+    prod = _positions(inter.product_ids, _strings(table, "product_id"))
+    ok = (group != "") & (cust >= 0) & (prod >= 0)
+    out: dict[str, list[int]] = {}
+    for value in np.unique(group[ok]):
+        mine = ok & (group == value)
+        pairs = np.unique(cust[mine].astype(np.int64) * len(inter.product_ids) + prod[mine])
+        counts = np.bincount(pairs % len(inter.product_ids), minlength=len(inter.product_ids))
+        order = np.lexsort((np.arange(len(counts)), -counts))[:n]
+        out[str(value)] = [int(i) for i in order if counts[i] > 0]
+    return out
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
