@@ -303,17 +303,25 @@ EXPORT_RANK = 256  # factors of an item-item model served as factors
 
 
 def candidates(n_items: int, seed: int = 42) -> list[Params]:
-    """The search space, in the order it is tried (usually good and cheap first).
+    """The search space, in the order it is tried: each family's usual best first.
 
-    EASE (several recency half-lives share one fit per penalty) only while its dense
-    inverse fits; then the classic item-item kNN; then a random ALS search.
+    Item-item kNN first (cheap; its best setting is also the baseline's), EASE (several
+    recency half-lives share one fit per penalty) while its dense inverse fits, then more of
+    both, then a random ALS search.
     """
     rng = np.random.default_rng(seed)
-    out: list[Params] = []
-    if n_items <= EASE_MAX_ITEMS:
+    ease = n_items <= EASE_MAX_ITEMS  # (items bought by at least two customers)
+    out: list[Params] = [rec.KNNParams(neighbours=100, shrink=10.0)]
+    if ease:
+        out.append(rec.EASEParams(l2=300.0, half_life=5.0))
+    out.append(rec.KNNParams(neighbours=50, shrink=50.0))
+    if ease:
         for l2 in (300.0, 100.0, 1000.0):
-            out += [rec.EASEParams(l2=l2, half_life=h) for h in (5.0, 20.0, None, 2.0)]
-    out += [rec.KNNParams(neighbours=n, shrink=s) for n, s in ((100, 10.0), (50, 50.0))]
+            out += [
+                rec.EASEParams(l2=l2, half_life=h)
+                for h in (5.0, 20.0, None, 2.0)
+                if (l2, h) != (300.0, 5.0)
+            ]
     out.append(rec.ALSParams(factors=64, regularization=1.0, alpha=10.0, iterations=15))
     out += [
         rec.ALSParams(
@@ -389,7 +397,7 @@ def export(
         weights = rec.fit_ease(inter.matrix, params)
         profile = recency(orders, inter, params.half_life)
     else:
-        weights = rec.fit_itemknn(inter.matrix, params).toarray()
+        weights = rec.fit_itemknn(inter.matrix, params)
         profile = rec.binary(inter.matrix)
     left, right = rec.low_rank(weights, rank)
     users = np.asarray(profile @ left, dtype=np.float32)
@@ -446,7 +454,8 @@ def choose_and_evaluate(orders: Any, protocol: Protocol) -> tuple[Params, ModelS
         fit_part, val = customer_split(kept, protocol.split)
         fit_i, val_i = rec.build_interactions(fit_part), rec.build_interactions(val)
         if min(fit_i.matrix.shape) >= 2 and holdout(fit_i, val_i).customers > 0:
-            space = candidates(fit_i.matrix.shape[1])
+            active = int((rec.binary(fit_i.matrix).sum(axis=0) >= 2).sum())
+            space = candidates(active)
             chosen, tuning = tune(fit_i, val_i, space, protocol.tune_seconds, fit_part, protocol.k)
     knn = tuning.best.get("itemknn")
     knn_params = rec.KNNParams(**knn) if knn else rec.KNNParams()

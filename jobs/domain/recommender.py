@@ -220,27 +220,26 @@ def fit_itemknn(matrix: sp.csr_matrix, params: KNNParams) -> sp.csr_matrix:
 
     ``sim(i, j) = co(i, j) / (sqrt(n_i * n_j) + shrink)`` over binary purchases (cosine with
     shrinkage), without the item itself, keeping the ``neighbours`` most similar ``i`` of
-    every item ``j``.
+    every item ``j``. Sparse throughout: large catalogues need no items x items array.
     """
     x = binary(matrix)
-    co = (x.T @ x).toarray()
-    counts = np.sqrt(np.diag(co)).astype(np.float32)
-    sim = co / (np.outer(counts, counts) + params.shrink)
-    np.fill_diagonal(sim, 0.0)
-    return _keep_top(sim.astype(np.float32), params.neighbours)
-
-
-def _keep_top(sim: np.ndarray, n: int) -> sp.csr_matrix:
-    """Zero all but the ``n`` largest entries of every column of ``sim`` (as a sparse matrix)."""
-    n_items = sim.shape[1]
-    if n >= n_items:
-        return sp.csr_matrix(sim)
-    rows = np.argpartition(-sim, n - 1, axis=0)[:n]  # n x items: the neighbours of each column
-    cols = np.broadcast_to(np.arange(n_items), rows.shape)
-    vals = sim[rows, cols]
-    out = sp.csr_matrix((vals.ravel(), (rows.ravel(), cols.ravel())), shape=sim.shape)
-    out.eliminate_zeros()
-    return out
+    co = (x.T @ x).tocoo()
+    off = co.row != co.col
+    rows, cols, vals = co.row[off], co.col[off], co.data[off]
+    norms = np.sqrt(np.asarray(x.sum(axis=0), dtype=np.float32).ravel())
+    vals = (vals / (norms[rows] * norms[cols] + params.shrink)).astype(np.float32)
+    sim = sp.csc_matrix((vals, (rows, cols)), shape=co.shape)
+    sim.sort_indices()
+    keep = np.ones(sim.nnz, dtype=bool)
+    n = params.neighbours
+    for j in np.flatnonzero(np.diff(sim.indptr) > n):  # columns with too many neighbours
+        start, end = sim.indptr[j], sim.indptr[j + 1]
+        mine = np.zeros(end - start, dtype=bool)
+        mine[np.argpartition(-sim.data[start:end], n - 1)[:n]] = True
+        keep[start:end] = mine
+    sim.data = np.where(keep, sim.data, 0).astype(np.float32)
+    sim.eliminate_zeros()
+    return sim.tocsr()
 
 
 def fit_ease(matrix: sp.csr_matrix, params: EASEParams) -> np.ndarray:
@@ -275,7 +274,9 @@ def fit_ease(matrix: sp.csr_matrix, params: EASEParams) -> np.ndarray:
     return out
 
 
-def low_rank(weights: np.ndarray, rank: int, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+def low_rank(
+    weights: np.ndarray | sp.spmatrix, rank: int, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
     """``(left, right)`` with ``left @ right.T`` close to ``weights`` (randomised SVD).
 
     An item-item model served as factors: a customer's vector is ``bought @ left`` and the
@@ -284,13 +285,13 @@ def low_rank(weights: np.ndarray, rank: int, seed: int = 42) -> tuple[np.ndarray
     n = weights.shape[0]
     rank = min(rank, n)
     rng = np.random.default_rng(seed)
-    probe = rng.standard_normal((n, min(n, rank + 16))).astype(weights.dtype)
-    basis = weights @ probe
+    probe = rng.standard_normal((n, min(n, rank + 16))).astype(np.float32)
+    basis = np.asarray(weights @ probe)
     for _ in range(2):  # power iterations sharpen the leading subspace
         basis, _r = np.linalg.qr(basis)
-        basis = weights @ (weights.T @ basis)
+        basis = np.asarray(weights @ np.asarray(weights.T @ basis))
     basis, _r = np.linalg.qr(basis)
-    u, sing, vt = np.linalg.svd(basis.T @ weights, full_matrices=False)
+    u, sing, vt = np.linalg.svd(np.asarray((weights.T @ basis).T), full_matrices=False)
     left = (basis @ u[:, :rank]) * sing[:rank]
     return np.ascontiguousarray(left, np.float32), np.ascontiguousarray(vt[:rank].T, np.float32)
 

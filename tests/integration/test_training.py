@@ -82,7 +82,7 @@ def test_real_shoppers_prefer_the_tuned_model_to_both_baselines(folder_settings:
 
     orders = movielens_orders()
     result = training.train(
-        folder_settings, orders=orders, config=training.TrainConfig(tune_seconds=5.0)
+        folder_settings, orders=orders, config=training.TrainConfig(tune_seconds=30.0)
     )
     s = result.summary
     print("\n".join(s.lines()))
