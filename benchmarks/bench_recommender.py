@@ -7,7 +7,7 @@ before for the validation the search reads), then in one run: the tuned model as
 bootstrap 95 % intervals, and ratios. Training plus tuning time is what ``fit_bundle``
 takes (search, test scoring, final refit), on whatever cores the machine has.
 
-    python -m benchmarks.bench_recommender [--tune-seconds 45] [--out FILE]
+    python -m benchmarks.bench_recommender [--tune-seconds 30] [--out FILE]
 
 Targets (issue 16): NDCG@10 >= 2x most-popular and >= 1.15x item kNN; training plus
 tuning on 100k interactions within 2 minutes on 2 cores.
@@ -26,7 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tune-seconds", type=float, default=45.0)
+    parser.add_argument("--tune-seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "recommender.json")
     args = parser.parse_args()
 

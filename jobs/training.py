@@ -37,7 +37,7 @@ class TrainConfig:
     holdout_share: float = 0.1
     holdout_last: int | None = None
     min_history: int = 3
-    tune_seconds: float = 45.0
+    tune_seconds: float = 30.0
     min_customers: int = ev.MIN_CUSTOMERS
     window_days: int | None = None  # None: every Silver day
     k: int = rec.K

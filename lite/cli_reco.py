@@ -24,7 +24,7 @@ def train(
     tune_seconds: Annotated[
         float,
         typer.Option(min=0.0, help="search budget on the validation split (0: ALS as given)"),
-    ] = 45.0,
+    ] = 30.0,
     min_customers: Annotated[
         int, typer.Option(min=1, help="fewest evaluated customers for a lift and a promotion")
     ] = 50,

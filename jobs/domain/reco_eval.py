@@ -345,7 +345,8 @@ def tune(
 ) -> tuple[Params, Tuning]:
     """Try ``space`` in order on the validation split until the time budget is spent.
 
-    ``train`` is built from ``orders`` (recency profiles need the dates). Returns the best
+    ``train`` is built from ``orders`` (recency profiles need the dates). A candidate whose
+    family took longer last time than the budget has left is skipped. Returns the best
     parameters by validation NDCG@k; the first candidate always runs.
     """
     ho = holdout(train, val)
@@ -355,9 +356,16 @@ def tune(
     best_of: dict[str, Params] = {}
     ease: dict[float, np.ndarray] = {}  # one EASE fit serves every half-life
     trials = 0
+    took: dict[str, float] = {}  # the last trial's seconds per family: what the next costs
     for params in space:
-        if trials and time.perf_counter() - start > budget_seconds:
+        elapsed = time.perf_counter() - start
+        if trials and elapsed > budget_seconds:
             break
+        kind = kind_of(params)
+        cached = isinstance(params, rec.EASEParams) and params.l2 in ease
+        if trials and not cached and elapsed + took.get(kind, 0.0) > budget_seconds:
+            continue  # would overrun the budget; a cheaper candidate further on may fit
+        began = time.perf_counter()
         if isinstance(params, rec.EASEParams):
             if params.l2 not in ease:
                 ease[params.l2] = rec.fit_ease(train.matrix, params)
@@ -365,8 +373,9 @@ def tune(
             score = ndcg_of(ease_scorer(weights, recency(orders, train, params.half_life)), ho, k)
         else:
             score = ndcg_of(fit_scorer(train, params, orders), ho, k)
+        if not cached:
+            took[kind] = time.perf_counter() - began
         trials += 1
-        kind = kind_of(params)
         if score > per_kind.get(kind, -1.0):
             per_kind[kind], best_of[kind] = score, params
         if best is None or score > best[0]:
