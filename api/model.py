@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from annoy import AnnoyIndex
 
 from api.index import build_index, neighbours
+from api.params import MAX_TOP_N
+from api.responses import Item
 from jobs.adapters.registry import PRODUCTION, InvalidModel, ModelRegistry
 from jobs.domain.recommender import ModelBundle, recommend_one
 from jobs.errors import first_line
 
 log = logging.getLogger(__name__)
 
-MAX_TOP_N = 50
 REASONS = 2  # purchases named as the reason of a personal recommendation
 
 
@@ -77,17 +77,22 @@ class LoadedModel:
         users, factors = self.bundle.user_factors.shape
         return {"customers": users, "products": len(self.bundle.product_ids), "factors": factors}
 
-    def items(
-        self, idx: list[int], scores: list[float], key: str = "score"
-    ) -> list[dict[str, Any]]:
+    def items(self, idx: list[int], scores: list[float], key: str = "score") -> list[Item]:
         """Response entries for item indices (plain Python lists: numpy scalars are slow here)."""
         ids, names, cats = self.labels
+        sim = key == "similarity"
         return [
-            {"product_id": ids[i], "product_name": names[i], "category": cats[i], key: round(s, 6)}
+            Item(
+                product_id=ids[i],
+                product_name=names[i],
+                category=cats[i],
+                score=None if sim else round(s, 6),
+                similarity=round(s, 6) if sim else None,
+            )
             for i, s in zip(idx, scores, strict=True)
         ]
 
-    def personal(self, row: int, top_n: int) -> list[dict[str, Any]]:
+    def personal(self, row: int, top_n: int) -> list[Item]:
         """Top-N by factor score for a known customer, excluding what they bought.
 
         Each entry's ``because`` names the customer's purchases closest to it (cosine of
@@ -101,11 +106,13 @@ class LoadedModel:
             names = self.labels[1]
             sims = self.unit[idx] @ self.unit[bought].T  # recommended x bought
             best = np.argsort(-sims, axis=1, kind="stable")[:, :REASONS]
-            for entry, picks in zip(items, best.tolist(), strict=True):
-                entry["because"] = [names[bought[j]] for j in picks]
+            items = [
+                entry.model_copy(update={"because": [names[bought[j]] for j in picks]})
+                for entry, picks in zip(items, best.tolist(), strict=True)
+            ]
         return items
 
-    def most_popular(self, top_n: int, region: str | None = None) -> list[dict[str, Any]]:
+    def most_popular(self, top_n: int, region: str | None = None) -> list[Item]:
         """The most popular items overall, or within ``region`` when the model knows it."""
         idx = self.by_region.get(region, self.popular) if region else self.popular
         idx = idx[:top_n]
@@ -114,7 +121,7 @@ class LoadedModel:
     def find_product(self, name: str) -> int | None:
         return self.product_index.get(name, self.product_index.get(name.casefold()))
 
-    def similar(self, item: int, top_n: int) -> list[dict[str, Any]]:
+    def similar(self, item: int, top_n: int) -> list[Item]:
         ids, sims = neighbours(self.index, item, top_n)
         return self.items(ids, sims, "similarity")
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs.adapters.registry import ModelRegistry, PromotionPolicy, Registration, registry_for
+from jobs.adapters.registry import ModelRegistry, PromotionPolicy, Registration
+from jobs.bootstrap import Resources
 from jobs.domain import reco_eval as ev
 from jobs.domain import recommender as rec
 from jobs.domain.reco_summary import MODEL, POPULAR, ModelSummary
@@ -77,9 +78,8 @@ class TrainResult:
 def read_silver_orders(settings: Settings, window_days: int | None = None) -> pa.Table:
     """Every Silver orders partition (or the last ``window_days`` of them) as one table."""
     from jobs.adapters.lake.layout import SILVER_ORDERS
-    from jobs.bootstrap import lake_for
 
-    lake = lake_for(settings)
+    lake = Resources(settings).lake
     days = lake.partitions(SILVER_ORDERS)
     if window_days:
         days = days[-window_days:]
@@ -148,7 +148,7 @@ def train(
     if policy.enabled and not summary.sufficient:
         # a version that can never be promoted would only fill the registry
         raise ShoplakeError(f"not enough orders to train: {summary.message}")
-    registry = registry or registry_for(settings, policy)
+    registry = registry or Resources(settings).registry(policy)
     result = TrainResult(registry.register(bundle), summary)
     log.info("trained %s", result.line())
     return result
@@ -156,7 +156,7 @@ def train(
 
 def ensure_model(settings: Settings, registry: ModelRegistry | None = None) -> TrainResult | None:
     """Train once when the registry has no ``production`` version yet (``shoplake up``)."""
-    registry = registry or registry_for(settings)
+    registry = registry or Resources(settings).registry()
     if registry.has_production():
         return None
     return train(settings, registry=registry, policy=PromotionPolicy(enabled=False))

@@ -69,7 +69,7 @@ def catch_up(settings: Settings, window: int, say: Callable[[str], None]) -> int
     from jobs import medallion
     from jobs.adapters import source_db
     from jobs.adapters.lake.layout import DAILY_SUMMARY
-    from jobs.bootstrap import lake_for
+    from jobs.bootstrap import Resources
 
     tz = ZoneInfo(settings.timezone)
     yesterday = dt.datetime.now(tz).date() - dt.timedelta(days=1)
@@ -77,15 +77,16 @@ def catch_up(settings: Settings, window: int, say: Callable[[str], None]) -> int
         source_db.ensure_schema(conn)
         row = conn.execute("SELECT min(order_date) FROM orders").fetchone()
     first = row[0].astimezone(tz).date() if row and row[0] else None
-    lake = lake_for(settings)
+    res = Resources(settings)
+    lake = res.lake
     lake.check()
     todo = missing_days(first, yesterday, set(lake.partitions(DAILY_SUMMARY)), window)
     if todo:
         say(f"catching the lake up: {len(todo)} day(s), {todo[0]}..{todo[-1]}")
-    with medallion.pipeline(settings) as p:
+    with medallion.pipeline(res) as p:
         for day in todo:
             report = p.run_date(day)
-            say(f"  medallion {day}: {report['status']}, {report['counts']['bronze']} rows")
+            say(f"  medallion {day}: {report.status}, {report.counts.bronze} rows")
     return len(todo)
 
 
@@ -166,8 +167,8 @@ class Platform:
 
     def start_streaming(self) -> None:
         """Full profile: register the Debezium connector and submit the Flink alert job."""
-        from jobs import flink_alerts
         from jobs.adapters import debezium, source_db
+        from jobs.alerts import flink_job
         from lite.services.flink import runtime as flink_runtime
 
         with source_db.session(self.settings.dsn) as conn:
@@ -175,7 +176,7 @@ class Platform:
         debezium.register(self.settings)
         self.streaming = True
         self.say(f"debezium  streaming orders to {self.settings.cdc_topic}")
-        job, submitted = flink_alerts.submit(self.settings, flink_runtime(self.settings))
+        job, submitted = flink_job.submit(self.settings, flink_runtime(self.settings))
         verb = "submitted" if submitted else "already running"
         self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
 
@@ -187,12 +188,12 @@ class Platform:
         """
         if not self.streaming or self.stop.is_set():
             return
-        from jobs import flink_alerts
         from jobs.adapters import debezium
+        from jobs.alerts import flink_job
         from lite.services.flink import runtime as flink_runtime
 
         debezium.register(self.settings)
-        job, submitted = flink_alerts.submit(self.settings, flink_runtime(self.settings))
+        job, submitted = flink_job.submit(self.settings, flink_runtime(self.settings))
         if submitted:
             self.say(f"flink     alert job {job.job_id} submitted again after a restart")
 
@@ -205,12 +206,12 @@ class Platform:
         slot may pin is bounded by ``max_slot_wal_keep_size``; ``shoplake status`` shows it,
         and ``shoplake cdc unregister`` releases it.
         """
-        from jobs import flink_alerts
         from jobs.adapters import debezium
+        from jobs.alerts import flink_job
         from lite.services.flink import runtime as flink_runtime
 
         try:
-            for job_id in flink_alerts.cancel(self.settings, flink_runtime(self.settings)):
+            for job_id in flink_job.cancel(self.settings, flink_runtime(self.settings)):
                 self.say(f"flink     alert job {job_id} cancelled")
         except ShoplakeError as exc:
             self.say(f"flink     could not cancel the alert job: {exc}")

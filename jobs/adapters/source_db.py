@@ -93,6 +93,11 @@ def _reason(exc: BaseException, dsn: str) -> str:
     return reason.replace(password, "***") if password else reason
 
 
+def failed(exc: BaseException, dsn: str) -> ServiceUnavailable:
+    """A database error as one clean line (``host:port/db``, never the password)."""
+    return ServiceUnavailable(f"PostgreSQL at {describe_dsn(dsn)} failed: {_reason(exc, dsn)}")
+
+
 def _password(dsn: str) -> str | None:
     try:
         password = conninfo_to_dict(dsn).get("password")
@@ -130,9 +135,7 @@ def session(dsn: str, *, autocommit: bool = False) -> Iterator[psycopg.Connectio
         try:
             yield conn
         except psycopg.Error as exc:
-            raise ServiceUnavailable(
-                f"PostgreSQL at {describe_dsn(dsn)} failed: {_reason(exc, dsn)}"
-            ) from exc
+            raise failed(exc, dsn) from exc
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -141,17 +144,6 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('shoplake.schema'))")
     conn.execute(SCHEMA_DDL)
     conn.commit()
-
-
-def row_counts(conn: psycopg.Connection) -> dict[str, int]:
-    """Exact row count of each source table."""
-    counts: dict[str, int] = {}
-    for name in TABLE_SCHEMAS:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
-        ).fetchone()
-        counts[name] = int(row[0]) if row else 0
-    return counts
 
 
 def nonempty(conn: psycopg.Connection) -> dict[str, bool]:
@@ -303,9 +295,69 @@ def orders_day_sql(day: dt.date, tz: str = "UTC") -> str:
     lo, hi = f"'{start.isoformat()}'", f"'{end.isoformat()}'"
     return (
         f"SELECT {cols} FROM orders "
-        f"WHERE (order_date >= {lo} AND order_date < {hi}) "
-        f"OR ({_UNDATED} AND {_PLACED_AT} >= {lo} AND {_PLACED_AT} < {hi})"
+        f"WHERE ((order_date >= {lo} AND order_date < {hi}) "
+        f"OR ({_UNDATED} AND {_PLACED_AT} >= {lo} AND {_PLACED_AT} < {hi}))"
     )
+
+
+# ---- incremental reads of one day: what changed since a snapshot ----
+XID_EPOCH = 1 << 32  # xid8 = epoch * 2**32 + the 32-bit xid a row's xmin holds
+
+
+@dataclass(frozen=True)
+class DayChanges:
+    """The rows of a day written since a horizon, read in one snapshot.
+
+    ``rows``: every row version of the day created by a transaction at or after ``since``
+    (some already seen: re-reading is harmless, missing is not). ``total``: the day's row
+    count in the same snapshot, so that a caller can tell a deleted row (or one moved to
+    another day) by its count. ``horizon``: that snapshot's xmin, the next ``since``.
+    """
+
+    rows: pa.Table
+    total: int
+    horizon: int
+
+
+def snapshot_horizon(dsn: str) -> int:
+    """The xmin (xid8) of a snapshot taken now: every row version a later read cannot see
+    yet is written by a transaction numbered at or after it."""
+    with session(dsn) as conn:
+        row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+        conn.rollback()
+    assert row is not None
+    return int(row[0])
+
+
+def read_day_changes(
+    conn: psycopg.Connection, day: dt.date, tz: str, since: int
+) -> DayChanges | None:
+    """The day's rows written at or after ``since`` (a ``horizon``), their count, the new
+    horizon; None when the 32-bit transaction counter wrapped in between (read it all).
+
+    A row version's ``xmin`` is the transaction that wrote it. A transaction that was
+    running when the snapshot of ``since`` was taken, or started later, has an id at or
+    above that snapshot's xmin, so filtering on ``xmin >= since`` finds every version the
+    previous read could not see. ``conn`` is an autocommit connection, kept between runs
+    (no login per run).
+    """
+    assert conn.autocommit, "read_day_changes runs its own transaction"
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # the first query takes the snapshot: horizon, count and rows all come from it
+        row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+        assert row is not None
+        horizon = int(row[0])
+        if horizon // XID_EPOCH != since // XID_EPOCH:
+            return None
+        day_rows = orders_day_sql(day, tz)
+        counted = conn.execute(f"SELECT count(*) FROM ({day_rows}) AS d").fetchone()
+        assert counted is not None
+        changed = f"{day_rows} AND (xmin::text::bigint) >= {int(since % XID_EPOCH)}"
+        buf = io.BytesIO()
+        for block in copy_out(conn, changed):
+            buf.write(block)
+    return DayChanges(orders_from_csv(buf.getbuffer()), int(counted[0]), horizon)
 
 
 def unplaceable_orders(conn: psycopg.Connection, limit: int = 5) -> tuple[int, list[str]]:

@@ -99,13 +99,27 @@ def regional_stats(rows: DuckDBPyRelation, day: dt.date) -> DuckDBPyRelation:
     return gold.regional_performance(rows, day).project("* EXCLUDE (date)")
 
 
+LOCAL_HOUR = "_local_hour"
+
+
+def with_local_hour(rows: DuckDBPyRelation, tz: str) -> DuckDBPyRelation:
+    """``rows`` plus the local hour of ``tz`` each was ordered in (``_local_hour``): kept with
+    rows that stay in memory between runs, so a run does not convert every timestamp again."""
+    zone = tz.replace("'", "''")
+    return rows.project(f"*, CAST(hour(timezone('{zone}', order_date)) AS INTEGER) AS {LOCAL_HOUR}")
+
+
 def hourly_stats(rows: DuckDBPyRelation, tz: str) -> DuckDBPyRelation:
     """Orders and revenue per local hour of ``tz`` (only hours with orders)."""
-    zone = tz.replace("'", "''")
+    return hourly_by_local_hour(with_local_hour(rows, tz))
+
+
+def hourly_by_local_hour(rows: DuckDBPyRelation) -> DuckDBPyRelation:
+    """``hourly_stats`` of rows that carry their ``_local_hour`` already."""
     return rows.query(
         "rows",
         f"""
-        SELECT CAST(hour(timezone('{zone}', order_date)) AS INTEGER) AS hour,
+        SELECT {LOCAL_HOUR} AS hour,
                count(*) AS order_count, CAST(sum(total) AS {gold.MONEY}) AS revenue
         FROM rows GROUP BY ALL ORDER BY hour
         """,
@@ -129,8 +143,9 @@ def rows_of(table: pa.Table) -> list[dict[str, Any]]:
 
 def payload_metrics(
     tables: dict[str, pa.Table], day: dt.date, tz: str, run_id: str
-) -> dict[str, Any]:
-    """The ``metrics`` object of a ``dashboard:updates`` message."""
+) -> DashboardMetrics:
+    """The ``metrics`` object of a ``dashboard:updates`` message (a ValidationError here is a
+    bug of the publisher, not bad input)."""
     overall = rows_of(tables["overall_metrics"])
     metrics: dict[str, Any] = {
         "run_id": run_id,
@@ -140,7 +155,7 @@ def payload_metrics(
     }
     for name in ("top_products", "category_stats", "regional_stats", "hourly_stats"):
         metrics[name] = rows_of(tables[name])
-    return metrics
+    return DashboardMetrics.model_validate(metrics)
 
 
 def change(current: float | None, previous: float | None) -> float | None:
@@ -230,6 +245,11 @@ class DashboardUpdate(_Part):
     def last_updated(self) -> dt.datetime:
         """When the metrics were computed: what orders messages (an instant, not a string)."""
         return self.metrics.overall_metrics.last_updated
+
+
+def make_update(timestamp: str | None, run_id: str, metrics: DashboardMetrics) -> DashboardUpdate:
+    """One ``dashboard:updates`` message: the metrics job's and the one rebuilt from the lake."""
+    return DashboardUpdate(event=EVENT, timestamp=timestamp, run_id=run_id, metrics=metrics)
 
 
 def parse_update(message: Any) -> DashboardUpdate | None:
