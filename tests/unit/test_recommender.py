@@ -341,3 +341,21 @@ def test_search_stops_at_its_budget_and_keeps_the_best() -> None:
     chosen, tuning = ev.tune(train, held, space[:6], budget_seconds=60.0, orders=kept)
     assert tuning.trials == 6
     assert max(tuning.validation_ndcg.values()) == tuning.validation_ndcg[ev.kind_of(chosen)]
+
+
+def test_every_family_exports_factors_that_rank_like_the_model() -> None:
+    from jobs.domain import reco_eval as ev
+
+    table = generated_orders(days=7)
+    inter = rec.build_interactions(table)
+    rows = np.arange(20)
+    for params in (rec.KNNParams(), rec.EASEParams(l2=100.0, half_life=5.0), rec.ALSParams()):
+        users, items = ev.export(inter, params, table)
+        assert users.shape[0] == len(inter.customer_ids) and items.shape[0] == inter.matrix.shape[1]
+        assert users.dtype == items.dtype == np.float32 and users.shape[1] == items.shape[1]
+        if isinstance(params, rec.ALSParams):
+            continue  # ALS is its factors
+        exact = ev.fit_scorer(inter, params, table)(rows)
+        served = users[rows] @ items.T
+        # the catalogue is smaller than the export rank: the factors are exact
+        np.testing.assert_allclose(served, exact, atol=1e-3)
