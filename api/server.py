@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
 from api.app import create_app
 from jobs.errors import UsageError
 from jobs.settings import Settings, is_known_default, is_loopback_host
+
+# one worker, no access log: also what benchmarks/bench_api.py's "hello" baseline runs under
+UVICORN_OPTIONS: dict[str, Any] = {
+    "workers": 1,
+    "access_log": False,
+    "log_level": "info",
+    "timeout_graceful_shutdown": 5,
+}
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -20,8 +30,5 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         create_app(settings),
         host=host,
         port=port,
-        workers=1,
-        access_log=False,
-        log_level="info",
-        timeout_graceful_shutdown=5,
+        **UVICORN_OPTIONS,
     )

@@ -1,10 +1,12 @@
-"""The recommendation API under wrk: cache hits, cache misses, /similar, and a seed-style baseline.
+"""The recommendation API under wrk: cache hits, cache misses, /similar, and two baselines.
 
 A model is trained on 5,000 customers x 2,000 products from the project's generator and put
 in a throw-away local registry; a native Redis runs on a spare loopback port; the API runs
-under uvicorn with one worker, as ``shoplake serve`` does. The seed-style implementation
-(pure-Python loops over every item per request, no cache) runs in the same run, on another
-port, against the same model. Needs ``wrk`` (Debian package).
+under uvicorn with one worker, as ``shoplake serve`` does. Two baselines run in the same run,
+each on its own port: a minimal Starlette "hello" endpoint under the same uvicorn settings
+(what the framework and server cost on this machine right now: every scenario is also given as
+a ratio to it), and the seed-style implementation (pure-Python loops over every item per
+request, no cache) against the same model. Needs ``wrk`` (Debian package).
 
     python -m benchmarks.bench_api --duration 30 --connections 50
 """
@@ -133,6 +135,11 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared: it says how loaded a run was)."""
+    return round(os.getloadavg()[0], 2)
+
+
 def start(args: list[str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_api", *args],
@@ -176,6 +183,7 @@ def run(
     orders: int = 150_000,
     factors: int = 16,
     save: bool = True,
+    tag: str = "",
 ) -> dict[str, Any]:
     """The whole benchmark; returns (and by default writes) the results."""
     from api.index import build_index
@@ -192,16 +200,18 @@ def run(
     recall = index_recall(
         build_index(bundle.item_factors), cosine_neighbours(bundle.item_factors, 10), 10
     )
-    redis_port, api_port, seed_port = free_port(), free_port(), free_port()
+    redis_port, api_port, seed_port, hello_port = (free_port() for _ in range(4))
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     redis_svc = RedisService(Settings(_env_file=None, data_dir=work, redis_url=redis_url))  # type: ignore[call-arg]
     redis_svc.start()
-    api = seed = None
+    api = seed = hello = None
     try:
         common = [str(work / "registry"), redis_url]
         api = start(["serve-api", *common, str(api_port)], api_port)
         seed = start(["serve-seed", *common, str(seed_port)], seed_port)
+        hello = start(["serve-hello", str(hello_port)], hello_port)
         url, seed_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{seed_port}"
+        hello_url = f"http://127.0.0.1:{hello_port}"
         ids = [c for c in bundle.customer_ids.tolist() if c]
         hot = [f"/recommend/{quote(c)}?top_n=10" for c in ids[:1000]]
         with httpx.Client(base_url=url, timeout=10) as client:
@@ -211,17 +221,26 @@ def run(
         cold = [f"/recommend/{quote(c)}?top_n={n}" for n in range(11, 51) for c in ids]
         similar = [f"/similar/{quote(n, safe='')}?top_n=10" for n in bundle.product_names.tolist()]
         results: dict[str, Any] = {}
+
+        def measure(name: str, base: str, paths: list[str]) -> dict[str, Any]:
+            before = load_average()
+            out = wrk(base, paths, duration, connections, threads)
+            out["load_average"] = [before, load_average()]
+            results[name] = out
+            return out
+
+        measure("hello", hello_url, ["/hello"])
         before = cache_counts(url)
-        results["cache_hits"] = wrk(url, hot, duration, connections, threads)
+        measure("cache_hits", url, hot)
         mid = cache_counts(url)
-        results["cache_misses"] = wrk(url, cold, duration, connections, threads)
+        measure("cache_misses", url, cold)
         after = cache_counts(url)
-        results["similar"] = wrk(url, similar, duration, connections, threads)
-        results["seed_style_misses"] = wrk(seed_url, cold, duration, connections, threads)
+        measure("similar", url, similar)
+        measure("seed_style_misses", seed_url, cold)
         results["cache_hits"]["hit_ratio"] = _ratio(before, mid)
         results["cache_misses"]["hit_ratio"] = _ratio(mid, after)
     finally:
-        for proc in (api, seed):
+        for proc in (api, seed, hello):
             if proc:
                 stop(proc)
         redis_svc.stop()
@@ -247,13 +266,32 @@ def run(
         "annoy_recall_at_10": round(recall, 4),
         "model_metrics": {k: round(v, 4) for k, v in bundle.metrics.items()},
         "results": results,
+        "vs_hello": vs_hello(results),
         "miss_speedup_vs_seed_style": round(miss / base, 1) if base else None,
     }
     if save:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"bench_api_f{factors}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (RESULTS / f"bench_api_f{factors}{tag and '_' + tag}.json").write_text(
+            json.dumps(report, indent=2) + "\n"
+        )
     shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def vs_hello(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Each scenario's req/s and p99 as a ratio to the hello endpoint's of the same run."""
+    hello = results["hello"]
+    out: dict[str, dict[str, float | None]] = {}
+    for name, res in results.items():
+        if name == "hello":
+            continue
+        rps = res["requests_per_s"] / hello["requests_per_s"] if hello["requests_per_s"] else None
+        p99 = res["p99_ms"] / hello["p99_ms"] if res["p99_ms"] and hello["p99_ms"] else None
+        out[name] = {
+            "requests_per_s": None if rps is None else round(rps, 3),
+            "p99_ms": None if p99 is None else round(p99, 2),
+        }
+    return out
 
 
 def _ratio(before: dict[str, int], after: dict[str, int]) -> float:
@@ -262,7 +300,7 @@ def _ratio(before: dict[str, int], after: dict[str, int]) -> float:
     return round(hits / total, 4) if total else 0.0
 
 
-# ---------------------------------------------------------------- the two servers
+# ---------------------------------------------------------------- the servers
 def serve_api(registry_root: str, redis_url: str, port: int) -> None:
     """The real API, as ``shoplake serve`` runs it (local registry under the data dir)."""
     from api.server import serve
@@ -271,6 +309,23 @@ def serve_api(registry_root: str, redis_url: str, port: int) -> None:
     data_dir = Path(registry_root).parent  # LocalRegistry lives at <data dir>/registry
     settings = Settings(_env_file=None, data_dir=data_dir, redis_url=redis_url, registry="local")  # type: ignore[call-arg]
     serve(settings, port=port)
+
+
+def serve_hello(port: int) -> None:
+    """The baseline: a minimal Starlette endpoint, under the uvicorn settings ``serve`` uses."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from api.server import UVICORN_OPTIONS
+
+    async def hello(request: Request) -> JSONResponse:
+        return JSONResponse({"hello": "world"})
+
+    app = Starlette(routes=[Route("/hello", hello), Route("/health", hello)])
+    uvicorn.run(app, host="127.0.0.1", port=port, **UVICORN_OPTIONS)
 
 
 def serve_seed(registry_root: str, redis_url: str, port: int) -> None:
@@ -320,6 +375,9 @@ def serve_seed(registry_root: str, redis_url: str, port: int) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "serve-hello":
+        serve_hello(int(sys.argv[2]))
+        return
     if len(sys.argv) > 1 and sys.argv[1] in ("serve-api", "serve-seed"):
         target = serve_api if sys.argv[1] == "serve-api" else serve_seed
         target(sys.argv[2], sys.argv[3], int(sys.argv[4]))
@@ -331,11 +389,26 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--factors", type=int, default=16, help="ALS factors of the model")
+    parser.add_argument("--tag", default="", help="results file suffix: bench_api_f16_TAG.json")
     ns = parser.parse_args()
     report = run(
-        ns.duration, ns.connections, ns.threads, ns.customers, ns.products, factors=ns.factors
+        ns.duration,
+        ns.connections,
+        ns.threads,
+        ns.customers,
+        ns.products,
+        factors=ns.factors,
+        tag=ns.tag,
     )
     print(json.dumps(report, indent=2))
+    hello = report["results"]["hello"]
+    print(f"hello: {hello['requests_per_s']:,.0f} req/s, p99 {hello['p99_ms']} ms")
+    for name, ratio in report["vs_hello"].items():
+        res = report["results"][name]
+        print(
+            f"{name}: {res['requests_per_s']:,.0f} req/s ({ratio['requests_per_s']}x hello), "
+            f"p99 {res['p99_ms']} ms ({ratio['p99_ms']}x hello), load {res['load_average']}"
+        )
 
 
 if __name__ == "__main__":
