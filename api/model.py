@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from annoy import AnnoyIndex
 
+from api.hot import HotCache
 from api.index import build_index, neighbours
 from api.params import MAX_TOP_N
 from api.responses import Item
@@ -51,6 +52,9 @@ class LoadedModel:
     labels: tuple[list[str], list[str], list[str]]  # ids, names, categories as Python str
     unit: np.ndarray  # item factors scaled to length 1: the cosine /similar and reasons use
     by_region: dict[str, np.ndarray]  # item indices, most popular first, per region
+    # encoded /similar bodies by (item, top_n): an answer is fixed for a version, and each
+    # version has its own memo, so none can outlive its model
+    similar_bodies: HotCache = field(default_factory=HotCache, compare=False, repr=False)
 
     @classmethod
     def build(cls, version: str, bundle: ModelBundle) -> LoadedModel:
@@ -77,10 +81,21 @@ class LoadedModel:
         users, factors = self.bundle.user_factors.shape
         return {"customers": users, "products": len(self.bundle.product_ids), "factors": factors}
 
-    def items(self, idx: list[int], scores: list[float], key: str = "score") -> list[Item]:
-        """Response entries for item indices (plain Python lists: numpy scalars are slow here)."""
+    def items(
+        self,
+        idx: list[int],
+        scores: list[float],
+        key: str = "score",
+        because: list[list[str]] | None = None,
+    ) -> list[Item]:
+        """Response entries for item indices (plain Python lists: numpy scalars are slow here).
+
+        ``because`` (one list per item) is given here, not copied in afterwards: a
+        ``model_copy`` per item cost as much as building it.
+        """
         ids, names, cats = self.labels
         sim = key == "similarity"
+        reasons: list[list[str] | None] = [*because] if because else [None] * len(idx)
         return [
             Item(
                 product_id=ids[i],
@@ -88,8 +103,9 @@ class LoadedModel:
                 category=cats[i],
                 score=None if sim else round(s, 6),
                 similarity=round(s, 6) if sim else None,
+                because=why,
             )
-            for i, s in zip(idx, scores, strict=True)
+            for i, s, why in zip(idx, scores, reasons, strict=True)
         ]
 
     def personal(self, row: int, top_n: int) -> list[Item]:
@@ -101,16 +117,13 @@ class LoadedModel:
         b = self.bundle
         bought = b.bought.indices[b.bought.indptr[row] : b.bought.indptr[row + 1]]
         idx, scores = recommend_one(b.user_factors[row], b.item_factors, bought, top_n)
-        items = self.items(idx.tolist(), scores.tolist())
-        if len(bought) and len(idx):
-            names = self.labels[1]
-            sims = self.unit[idx] @ self.unit[bought].T  # recommended x bought
-            best = np.argsort(-sims, axis=1, kind="stable")[:, :REASONS]
-            items = [
-                entry.model_copy(update={"because": [names[bought[j]] for j in picks]})
-                for entry, picks in zip(items, best.tolist(), strict=True)
-            ]
-        return items
+        if not (len(bought) and len(idx)):
+            return self.items(idx.tolist(), scores.tolist())
+        names = self.labels[1]
+        sims = self.unit[idx] @ self.unit[bought].T  # recommended x bought
+        best = np.argsort(-sims, axis=1, kind="stable")[:, :REASONS]
+        reasons = [[names[bought[j]] for j in picks] for picks in best.tolist()]
+        return self.items(idx.tolist(), scores.tolist(), because=reasons)
 
     def most_popular(self, top_n: int, region: str | None = None) -> list[Item]:
         """The most popular items overall, or within ``region`` when the model knows it."""

@@ -73,9 +73,8 @@ class Params(BaseModel):
         given = {name: path[name] for name in cls.path_names if name in path}
         query = request.query_params
         for name in cls.query_names:
-            value = query.get(name)
-            if value is not None:
-                given[name] = value
+            if name in query:  # not ``query.get``: Mapping's raises and catches a KeyError
+                given[name] = query[name]
         try:
             return cls.model_validate(given)
         except ValidationError as exc:

@@ -122,14 +122,21 @@ async def similar(request: Request) -> Response:
             f"model {model.version} (names match exactly, any case)",
             404,
         )
-    return r.json_response(
-        r.Similar(
-            product_id=model.bundle.product_ids[item],
-            product_name=model.bundle.product_names[item],
-            model_version=model.version,
-            similar=model.similar(item, asked.top_n),
+    key = (item, asked.top_n)
+    raw = model.similar_bodies.get(key)
+    if raw is None:
+        raw = (
+            r.Similar(
+                product_id=model.bundle.product_ids[item],
+                product_name=model.bundle.product_names[item],
+                model_version=model.version,
+                similar=model.similar(item, asked.top_n),
+            )
+            .model_dump_json()
+            .encode()
         )
-    )
+        model.similar_bodies.put(key, raw)
+    return Response(raw, media_type="application/json")
 
 
 async def reload(request: Request) -> Response:
@@ -152,6 +159,8 @@ async def reload(request: Request) -> Response:
         return _error(f"{exc}; refused, {serving}", 503)
     except ServiceUnavailable as exc:
         return _error(str(exc), 503)
+    if previous != version:
+        state.cache.forget()
     state.metrics.model_version = version
     state.metrics.reloads += previous != version
     return r.json_response(

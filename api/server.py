@@ -27,7 +27,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
             "well-known default: set a real token (`shoplake services secrets` makes one)"
         )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_gc=True),
         host=host,
         port=port,
         **UVICORN_OPTIONS,

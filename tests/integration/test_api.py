@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from jobs.adapters.registry import PromotionPolicy
 from jobs.adapters.registry.local import LocalRegistry
-from jobs.domain.recommender import ModelBundle
+from jobs.domain.recommender import ModelBundle, recommend_one
 from jobs.settings import Settings
 from jobs.training import TrainConfig, fit_bundle
 from tests.unit.test_recommender import generated_orders
@@ -189,6 +189,51 @@ def test_reload_switches_version_and_never_serves_stale_cache(
         after = c.get(f"/recommend/{customer}").json()
         assert (after["model_version"], after["cached"]) == ("v2", False)
         assert 'shoplake_model_info{version="v2"} 1' in c.get("/metrics").text
+
+
+def test_a_reload_clears_the_hot_cache_and_similar_answers_for_the_new_version(
+    api_settings: Settings, trained, tmp_path: Path
+) -> None:
+    root = tmp_path / "registry"
+    shutil.copytree(trained[0], root)
+    registry = LocalRegistry(root, policy=PromotionPolicy(enabled=False))
+    customer, _ = known_customer(trained[1])
+    name = trained[1].product_names[0]
+    with TestClient(create_app(api_settings, registry)) as c:
+        hot = c.app.state.cache.hot  # type: ignore[attr-defined]
+        c.get(f"/recommend/{customer}")
+        assert len(hot) == 1  # Redis took it: kept in memory too
+        first = c.get(f"/similar/{name}")
+        assert c.get(f"/similar/{name}").content == first.content  # the memo: same bytes
+        assert first.json()["model_version"] == "v1"
+        new = fit_bundle(generated_orders(seed=7, days=21), TrainConfig())
+        assert registry.register(new).version == "v2"
+        c.post("/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert len(hot) == 0
+        after = c.get(f"/similar/{name}")
+        assert after.status_code == 200 and after.json()["model_version"] == "v2"
+        body = c.get(f"/recommend/{customer}").json()
+        assert (body["model_version"], body["cached"]) == ("v2", False)
+
+
+def test_personal_bodies_are_the_item_by_item_build(client: TestClient, trained) -> None:
+    """The reasons are built in one pass now: the bytes are those of adding them afterwards."""
+    model = client.app.state.model.current  # type: ignore[attr-defined]
+    customer, _ = known_customer(trained[1])
+    row = model.customer_row[customer]
+    b = model.bundle
+    bought = b.bought.indices[b.bought.indptr[row] : b.bought.indptr[row + 1]]
+    idx, scores = recommend_one(b.user_factors[row], b.item_factors, bought, 10)
+    sims = model.unit[idx] @ model.unit[bought].T
+    best = np.argsort(-sims, axis=1, kind="stable")[:, :2]
+    names = model.labels[1]
+    expected = [
+        entry.model_copy(update={"because": [names[bought[j]] for j in picks]})
+        for entry, picks in zip(model.items(idx.tolist(), scores.tolist()), best, strict=True)
+    ]
+    assert [i.model_dump_json() for i in model.personal(row, 10)] == [
+        i.model_dump_json() for i in expected
+    ]
 
 
 def test_redis_down_still_answers_and_health_says_so(trained, tmp_path: Path) -> None:
