@@ -168,7 +168,7 @@ class Platform:
         """Full profile: register the Debezium connector and submit the Flink alert job."""
         from jobs import flink_alerts
         from jobs.adapters import debezium, source_db
-        from lite.services.flink import runtime as flink_runtime
+        from lite.services.flink.service import runtime as flink_runtime
 
         with source_db.session(self.settings.dsn) as conn:
             source_db.ensure_schema(conn)  # the connector needs the orders table
@@ -189,7 +189,7 @@ class Platform:
             return
         from jobs import flink_alerts
         from jobs.adapters import debezium
-        from lite.services.flink import runtime as flink_runtime
+        from lite.services.flink.service import runtime as flink_runtime
 
         debezium.register(self.settings)
         job, submitted = flink_alerts.submit(self.settings, flink_runtime(self.settings))
@@ -207,7 +207,7 @@ class Platform:
         """
         from jobs import flink_alerts
         from jobs.adapters import debezium
-        from lite.services.flink import runtime as flink_runtime
+        from lite.services.flink.service import runtime as flink_runtime
 
         try:
             for job_id in flink_alerts.cancel(self.settings, flink_runtime(self.settings)):
@@ -264,7 +264,7 @@ class Platform:
         if s.native_s3:
             lines.append(f"S3 console http://127.0.0.1:{s.s3_console_port}")
         if "airflow" in self.services:
-            from lite.services.airflow import AirflowService
+            from lite.services.airflow.service import AirflowService
 
             lines.append(AirflowService(s).describe())
         # never a password: the services print where they run, not how to log in

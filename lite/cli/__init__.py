@@ -23,8 +23,8 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from jobs.errors import ShoplakeError, UsageError
-from lite.cli_common import MAX_BACKFILL_DAYS, date_range, parse_date
-from lite.cli_common import load_settings as _settings
+from lite.cli.common import MAX_BACKFILL_DAYS, date_range, parse_date
+from lite.cli.common import load_settings as _settings
 
 # what ``seed`` accepts: the generator needs a product per category; beyond these sizes a
 # seed is a typo that would fill the disk
@@ -239,9 +239,9 @@ def status() -> None:
 
 
 # ---------------------------------------------------------------- feature command groups
-from lite import cli_alerts, cli_cdc, cli_docker, cli_flink, cli_live, cli_reco  # noqa: E402
+from lite.cli import alerts, cdc, docker, flink, live, reco  # noqa: E402
 
-for _feature in (cli_live, cli_reco, cli_alerts, cli_cdc, cli_flink, cli_docker):
+for _feature in (live, reco, alerts, cdc, flink, docker):
     _feature.register(app)
 
 
@@ -273,7 +273,3 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":
-    main()

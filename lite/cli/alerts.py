@@ -41,7 +41,7 @@ def run(
     """Stream order changes, evaluate the rules, deliver each alert once (Ctrl-C stops)."""
     from jobs import alerts
     from jobs.errors import UsageError
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     if fmt not in ("text", "json"):
         raise UsageError(f"--format: unknown format '{fmt}' (choose text, json)")
@@ -80,7 +80,7 @@ def reset(
 ) -> None:
     """Drop the replication slot and publication (and with --ledger the delivery ledger)."""
     from jobs import alerts
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     dropped = alerts.reset(_settings(), slot, purge_ledger=ledger)
     print("dropped " + ", ".join(dropped) if dropped else "nothing to drop")
@@ -95,7 +95,7 @@ def status(
 
     from jobs.adapters import ledger
     from jobs.alerts import check_database
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     settings = _settings()
     check_database(settings)
@@ -147,7 +147,7 @@ def retry_dead(
 
     from jobs.adapters import ledger
     from jobs.alerts import check_database
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     settings = _settings()
     check_database(settings)

@@ -13,7 +13,7 @@ Profile = Annotated[str, typer.Option("--profile", help="lite or full")]
 def _engine_host(start: bool) -> str:
     """A running engine's DOCKER_HOST, starting our own dockerd (root) when asked."""
     from jobs.errors import ServiceUnavailable
-    from lite.cli_common import load_settings
+    from lite.cli.common import load_settings
     from lite.services.docker_engine import DockerEngine, running_engine
 
     found = running_engine()
@@ -46,7 +46,7 @@ def start() -> None:
 @docker_app.command("stop")
 def stop() -> None:
     """Stop the Docker engine `shoplake docker start` started (by its PID)."""
-    from lite.cli_common import load_settings
+    from lite.cli.common import load_settings
     from lite.services.docker_engine import DockerEngine
 
     print(DockerEngine(load_settings()).stop().line())

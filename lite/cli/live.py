@@ -29,8 +29,8 @@ def metrics_run(
 ) -> None:
     """Compute today's dashboard metrics, write them to the lake, announce them on Redis."""
     from jobs import dashboard_metrics
-    from lite.cli_common import in_range
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import in_range
+    from lite.cli.common import load_settings as _settings
 
     if every is not None:
         in_range("--every", every, 1.0, DAY_S)
@@ -54,8 +54,8 @@ def simulate(
 ) -> None:
     """Insert live orders and move orders through statuses at a steady rate."""
     from jobs.simulator import MAX_RATE, Simulator
-    from lite.cli_common import in_range
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import in_range
+    from lite.cli.common import load_settings as _settings
 
     in_range("--rate", rate, 0.0, MAX_RATE, low_open=True)
     if duration is not None:
@@ -82,7 +82,7 @@ def dashboard(
     ] = 5.0,
 ) -> None:
     """Serve the live NiceGUI dashboard."""
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
     from web.app import serve
 
     serve(_settings(), host=host, port=port, poll_s=poll)
@@ -98,7 +98,7 @@ CatchUpDays = Annotated[
 
 def init(seed_if_empty: SeedIfEmpty = False, catch_up_days: CatchUpDays = 30) -> None:
     """Prepare running services' data as ``up`` does: seed, catch the lake up, a first model."""
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
     from lite.up import init_data
 
     init_data(_settings(), seed_if_empty, catch_up_days, lambda s: print(s, flush=True))
@@ -127,8 +127,8 @@ def up(
 ) -> None:
     """Start the platform on this host and keep it running until Ctrl-C or SIGTERM."""
     from jobs.simulator import MAX_RATE
-    from lite.cli_common import in_range
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import in_range
+    from lite.cli.common import load_settings as _settings
     from lite.up import UpOptions, run_up
 
     if simulate is not None:

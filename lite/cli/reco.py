@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lite.cli_common import load_settings as _settings
+from lite.cli.common import load_settings as _settings
 
 
 def train(

@@ -23,7 +23,7 @@ from jobs import flink_alerts
 from jobs.adapters import kafka_io
 from jobs.domain import change_events, rules
 from jobs.settings import Settings
-from lite.services.flink import JobManager, runtime
+from lite.services.flink.service import JobManager, runtime
 from tests.support.alerts_runner import wait_for
 
 pytestmark = pytest.mark.integration

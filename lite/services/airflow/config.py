@@ -16,7 +16,8 @@ from pydantic import AliasChoices, SecretStr
 
 from jobs.config_files import config_path
 from jobs.settings import Settings
-from lite import airflow_site, airflow_venv
+from lite.services.airflow import site as airflow_site
+from lite.services.airflow import venv as airflow_venv
 
 SHARED_ENV_FILE = config_path("airflow", "airflow.env")
 DAGS_FOLDER = airflow_venv.REPO / "dags"
@@ -97,10 +98,10 @@ def airflow_env(settings: Settings, home: Path, database: str, port: int) -> dic
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_logs),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
-            # the log servers bind every interface unless lite.airflow_site moves them; their
-            # address as components announce it must then be the same
+            # the log servers bind every interface unless lite.services.airflow.site moves them;
+            # their address as components announce it must then be the same
             airflow_site.BIND_HOST_ENV: settings.bind_host,
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lite.airflow_site.loopback_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lite.services.airflow.site.loopback_hostname",
             # standalone starts its components as `airflow ...` from PATH
             "PATH": f"{airflow_venv.bin_dir()}{os.pathsep}{env.get('PATH', '')}",
             "VIRTUAL_ENV": str(airflow_venv.venv_dir()),

@@ -1,9 +1,9 @@
 """Airflow 3 standalone (API server, scheduler, DAG processor, triggerer) as a native service.
 
 Its metadata lives in a database ``airflow`` on the native PostgreSQL; it runs from
-its own virtual environment (``lite.airflow_venv``); the API server listens on
+its own virtual environment (``lite.services.airflow.venv``); the API server listens on
 127.0.0.1, and so do the log servers, whose host Airflow hard-codes to every interface
-(``lite.airflow_site`` moves them; ``lite.airflow_config`` moves their ports).
+(``lite.services.airflow.site`` moves them; ``lite.services.airflow.config`` moves their ports).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from psycopg import sql
 
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
-from lite import airflow_config, airflow_venv
 from lite.services import proc
+from lite.services.airflow import config as airflow_config
+from lite.services.airflow import venv as airflow_venv
 from lite.services.base import Service, ServiceStatus
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Flink 2.2.1 standalone cluster (full profile): a JobManager and a TaskManager on 127.0.0.1.
 
-Both run from the Flink distribution inside the PyFlink wheel (``lite.flink_venv``), each
+Both run from the Flink distribution inside the PyFlink wheel (``lite.services.flink.venv``), each
 as a foreground JVM (``bin/<role>.sh start-foreground`` execs java), so our pid file holds
 the real process. The Kafka SQL connector is not on the cluster's class path: the job
 ships it (``pipeline.jars``), so the distribution stays as pip installed it.
@@ -20,9 +20,9 @@ import psutil
 
 from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable
-from lite import flink_venv
 from lite.services import maven
 from lite.services.base import Service
+from lite.services.flink import venv as flink_venv
 from lite.services.java import JVM_DIRS, find_java_home
 
 if TYPE_CHECKING:
