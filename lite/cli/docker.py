@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from lite.cli.common import choice
+
 docker_app = typer.Typer(help="Docker for the compose files: plugins, engine, images.")
-Profile = Annotated[str, typer.Option("--profile", help="lite or full")]
+
+
+class Profile(StrEnum):
+    """The compose file an image set is for (``compose.<profile>.yml``)."""
+
+    lite = "lite"
+    full = "full"
+
+
+ProfileOption = Annotated[
+    Profile, typer.Option("--profile", **choice(Profile, "profile"), help="the compose file")
+]
 
 
 def _engine_host(start: bool) -> str:
@@ -53,18 +67,15 @@ def stop() -> None:
 
 
 @docker_app.command("images")
-def images(profile: Profile = "lite") -> None:
+def images(profile: ProfileOption = Profile.lite) -> None:
     """The images a compose file runs: plugins, the Debian base (debootstrap), the build."""
-    from jobs.errors import UsageError
     from lite import docker_images
 
-    if profile not in ("lite", "full"):
-        raise UsageError(f"--profile: '{profile}' is not lite or full")
     for line in docker_images.install_plugins():
         print(line)
     env = docker_images.docker_env(_engine_host(start=True))
     print(docker_images.ensure_base_image(env))
-    print(docker_images.build_images(profile, env))
+    print(docker_images.build_images(profile.value, env))
 
 
 def register(app: typer.Typer) -> None:

@@ -125,6 +125,10 @@ def test_a_bad_secret_setting_never_echoes_its_value(
         (("simulate", "--report-every", "0"), "--report-every"),
         (("up", "--simulate", "inf"), "--simulate"),
         (("metrics", "run", "--every", "nan"), "--every"),
+        (("sql", "--engine", "spark", "SELECT 1"), "unknown engine 'spark' (choose duckdb, trino)"),
+        (("sql", "--format", "xml", "SELECT 1"), "unknown format 'xml' (choose table, csv, json)"),
+        (("sql", "--engine", "DuckDB", "SELECT 1"), "'--engine': unknown engine 'DuckDB'"),
+        (("docker", "images", "--profile", "huge"), "unknown profile 'huge' (choose lite, full)"),
     ],
 )
 def test_an_out_of_range_option_is_one_line_and_exit_2(
@@ -160,3 +164,22 @@ def test_seed_accepts_the_smallest_shop_the_generator_builds() -> None:
     assert len(generator.CATEGORIES) == cli.MIN_PRODUCTS
     model = generator.build_model(1, n_customers=1, n_products=cli.MIN_PRODUCTS)
     assert model.products.num_rows == cli.MIN_PRODUCTS
+
+
+def test_the_sql_engines_the_cli_offers_are_the_ones_jobs_runs() -> None:
+    from jobs import sql as sql_job
+    from lite.cli.lake import SqlEngine
+
+    assert tuple(SqlEngine) == sql_job.ENGINES
+
+
+def test_a_choice_option_takes_each_of_its_values() -> None:
+    from lite.cli.common import choice
+    from lite.cli.docker import Profile
+    from lite.cli.lake import SqlFormat
+
+    for kind in (Profile, SqlFormat):
+        parse = choice(kind, "thing")["parser"]
+        assert [parse(str(member)) for member in kind] == list(kind)
+        assert parse(next(iter(kind))) is next(iter(kind))  # a default is passed through
+    assert choice(SqlFormat, "format")["metavar"] == "[table|csv|json]"
