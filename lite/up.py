@@ -46,8 +46,8 @@ class UpOptions:
     full: bool = False
     seed_if_empty: bool = False
     catch_up_days: int = 30
-    dashboard_port: int = 8501
-    api_port: int = 8000
+    dashboard_port: int | None = None  # None: the settings' (SHOPLAKE_DASHBOARD_PORT)
+    api_port: int | None = None  # None: the settings' (SHOPLAKE_API_PORT)
     keep_services: bool = False
 
 
@@ -161,6 +161,14 @@ class Platform:
                 self.units.append(ServiceUnit(svc, st.pid, again))
 
     @property
+    def dashboard_port(self) -> int:
+        return self.options.dashboard_port or self.settings.dashboard_port
+
+    @property
+    def api_port(self) -> int:
+        return self.options.api_port or self.settings.api_port
+
+    @property
     def full(self) -> bool:
         return self.options.full or self.settings.profile == "full"
 
@@ -228,14 +236,14 @@ class Platform:
     def start_children(self) -> None:
         o = self.options
         wanted: list[tuple[str, list[str]]] = [
-            ("dashboard", ["dashboard", "--port", str(o.dashboard_port)])
+            ("dashboard", ["dashboard", "--port", str(self.dashboard_port)])
         ]
         if o.simulate:
             wanted.append(("simulator", ["simulate", "--rate", str(o.simulate)]))
         # full: the Flink job evaluates the rules; this process only delivers its alerts
         engine = ["--engine", "flink"] if self.full else []
         wanted.append(("alerts", ["alerts", "run", *engine]))
-        wanted.append(("api", ["serve", "--port", str(o.api_port)]))
+        wanted.append(("api", ["serve", "--port", str(self.api_port)]))
         for name, args in wanted:
             child = Child(name, args, self.home)
             self.children.append(child)
@@ -244,7 +252,7 @@ class Platform:
 
     def wait_for_dashboard(self, timeout: float = 180.0) -> bool:
         # returns as soon as it answers; a first start on a new machine imports cold
-        url = f"http://127.0.0.1:{self.options.dashboard_port}/health"
+        url = f"http://127.0.0.1:{self.dashboard_port}/health"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stop.is_set():
             try:
@@ -256,11 +264,11 @@ class Platform:
         return False
 
     def urls(self) -> list[str]:
-        s, o = self.settings, self.options
+        s = self.settings
         names = {c.name for c in self.children}
-        lines = [f"dashboard  http://127.0.0.1:{o.dashboard_port}"]
+        lines = [f"dashboard  http://127.0.0.1:{self.dashboard_port}"]
         if "api" in names:
-            lines.append(f"API        http://127.0.0.1:{o.api_port}  (docs: /openapi.json)")
+            lines.append(f"API        http://127.0.0.1:{self.api_port}  (docs: /openapi.json)")
         if s.native_s3:
             lines.append(f"S3 console http://127.0.0.1:{s.s3_console_port}")
         if "airflow" in self.services:

@@ -75,8 +75,8 @@ def simulate(
 def dashboard(
     host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="port")
-    ] = 8501,
+        int | None, typer.Option(min=1, max=65535, help="port (SHOPLAKE_DASHBOARD_PORT, 8501)")
+    ] = None,
     poll: Annotated[
         float, typer.Option(min=0.5, help="seconds between lake polls while Redis is unreachable")
     ] = 5.0,
@@ -85,7 +85,8 @@ def dashboard(
     from lite.cli.common import load_settings as _settings
     from web.app import serve
 
-    serve(_settings(), host=host, port=port, poll_s=poll)
+    settings = _settings()
+    serve(settings, host=host, port=port or settings.dashboard_port, poll_s=poll)
 
 
 SeedIfEmpty = Annotated[
@@ -113,11 +114,12 @@ def up(
     seed_if_empty: SeedIfEmpty = False,
     catch_up_days: CatchUpDays = 30,
     dashboard_port: Annotated[
-        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="dashboard port")
-    ] = 8501,
+        int | None,
+        typer.Option(min=1, max=65535, help="dashboard port (SHOPLAKE_DASHBOARD_PORT, 8501)"),
+    ] = None,
     api_port: Annotated[
-        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_API_PORT", help="API port")
-    ] = 8000,
+        int | None, typer.Option(min=1, max=65535, help="API port (SHOPLAKE_API_PORT, 8000)")
+    ] = None,
     keep_services: Annotated[
         bool,
         typer.Option(

@@ -80,6 +80,8 @@ def one_line(err: str) -> str:
         ("SHOPLAKE_REJECT_RATE_FAIL", "-0.1", "SHOPLAKE_REJECT_RATE_FAIL"),
         ("SHOPLAKE_REJECT_RATE_WARN", "0.6", "above SHOPLAKE_REJECT_RATE_FAIL"),
         ("SHOPLAKE_PG_PORT", "70000", "SHOPLAKE_PG_PORT"),
+        ("SHOPLAKE_DASHBOARD_PORT", "0", "SHOPLAKE_DASHBOARD_PORT"),
+        ("SHOPLAKE_API_PORT", "65536", "SHOPLAKE_API_PORT"),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_2(

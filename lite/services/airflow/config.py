@@ -26,11 +26,6 @@ DAGS_FOLDER = airflow_venv.REPO / "dags"
 WORKER_LOG_OFFSET, TRIGGER_LOG_OFFSET = 713, 714
 
 
-def airflow_port(settings: Settings) -> int:
-    """The API server's port (``SHOPLAKE_AIRFLOW_PORT``, 8080)."""
-    return settings.airflow_port
-
-
 def log_ports(port: int) -> tuple[int, int]:
     """The worker and triggerer log servers' ports for an API server on ``port``."""
     return port + WORKER_LOG_OFFSET, port + TRIGGER_LOG_OFFSET

@@ -77,7 +77,7 @@ class AirflowService(Service):
 
     def __init__(self, settings: Settings, port: int | None = None, database: str = DATABASE):
         super().__init__(settings)
-        self.port = port or airflow_config.airflow_port(settings)
+        self.port = port or settings.airflow_port
         self.database = database
 
     @property
