@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import httpx
 
 from jobs.errors import ShoplakeError, UsageError
 from jobs.settings import Settings, without_password
+from jobs.waiting import settles
 from lite.services import proc
 from lite.supervisor import ChildUnit, ServiceUnit, Supervisor, Unit, state_path
 from lite.up_children import Child
@@ -253,15 +253,14 @@ class Platform:
     def wait_for_dashboard(self, timeout: float = 180.0) -> bool:
         # returns as soon as it answers; a first start on a new machine imports cold
         url = f"http://127.0.0.1:{self.dashboard_port}/health"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.stop.is_set():
+
+        def answers() -> bool:
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return True
+                return httpx.get(url, timeout=1.0).status_code == 200
             except httpx.HTTPError:
-                pass
-            self.stop.wait(0.3)
-        return False
+                return False
+
+        return settles(answers, timeout=timeout, every=0.3, stop=self.stop)
 
     def urls(self) -> list[str]:
         s = self.settings

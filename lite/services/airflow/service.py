@@ -24,6 +24,7 @@ from psycopg import sql
 
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
+from jobs.waiting import settles
 from lite.services import proc
 from lite.services.airflow import config as airflow_config
 from lite.services.airflow import venv as airflow_venv
@@ -232,12 +233,12 @@ class AirflowService(Service):
             return 0
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, self.stop_signal)
-        deadline = time.monotonic() + self.stop_timeout
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             proc.reap(pid, 0.2)  # our child when we started it: collect the zombie
-            if not session_members(pid):
-                break
-            time.sleep(0.3)
+            return not session_members(pid)
+
+        settles(gone, timeout=self.stop_timeout, every=0.3)
         stragglers = session_members(pid)
         labels = [_label(p) for p in stragglers]
         for p in stragglers:
