@@ -19,7 +19,8 @@ from api.metrics import Metrics
 from api.model import ModelHolder
 from api.params import InvalidParameter
 from api.routes import ROUTES, NoModel
-from jobs.adapters.registry import InvalidModel, ModelRegistry, registry_for
+from jobs.adapters.registry import InvalidModel, ModelRegistry
+from jobs.bootstrap import Resources
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings, get_settings
 
@@ -100,7 +101,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = app.state
         state.settings, state.metrics = settings, metrics
-        state.registry = registry or registry_for(settings)
+        state.registry = registry or Resources(settings).registry()
         state.model = ModelHolder(state.registry)
         state.cache = cache or RecoCache(settings.redis_url)
         try:

@@ -163,7 +163,7 @@ def freshness(settings: Settings, updates: int, interval: float, rate: float) ->
                     "on_run": lambda r: runs.__setitem__(
                         r.run_id,
                         (
-                            dt.datetime.fromisoformat(r.message["timestamp"]).timestamp(),
+                            dt.datetime.fromisoformat(r.message.timestamp or "").timestamp(),
                             time.time(),
                         ),
                     )

@@ -267,13 +267,12 @@ def _child(variant: str, days: list[dt.date]) -> dict[str, Any]:
     settings = Settings()
     t0 = time.perf_counter()
     if variant.startswith("duckdb"):
-        from jobs.medallion import Pipeline
+        from jobs import medallion
 
-        p = Pipeline(settings, write_mode="arrow" if variant == "duckdb-arrow" else "copy")
-        for day in days:
-            p.silver(day)
-            p.gold(day)
-        p.close()
+        with medallion.pipeline(settings) as p:
+            for day in days:
+                p.silver(day)
+                p.gold(day)
     else:
         lake = lake_for(settings)
         for day in days:
@@ -286,7 +285,7 @@ def run(
     settings: Settings,
     days: list[dt.date],
     rows_per_day: int | None = None,
-    variants: tuple[str, ...] = ("pandas", "duckdb", "duckdb-arrow", "duckdb-folder"),
+    variants: tuple[str, ...] = ("pandas", "duckdb", "duckdb-folder"),
 ) -> dict[str, Any]:
     """Silver+gold rows/s and peak memory per implementation over ``days`` of bronze.
 
@@ -348,7 +347,6 @@ def _summary(
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
         "variants": results,
         "duckdb_vs_pandas": ratio("duckdb", "pandas"),
-        "duckdb_copy_vs_arrow_put": ratio("duckdb", "duckdb-arrow"),
         "s3_overhead": ratio("duckdb-folder", "duckdb"),
         # same rules, same numbers (pandas uses floats, so revenue within a cent per row)
         "gold_matches": {
@@ -368,7 +366,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--rows-per-day", type=int, default=None)
     ap.add_argument("--end-date", default="2024-01-30")
-    ap.add_argument("--variants", default="pandas,duckdb,duckdb-arrow,duckdb-folder")
+    ap.add_argument("--variants", default="pandas,duckdb,duckdb-folder")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--dates", help=argparse.SUPPRESS)
     args = ap.parse_args()

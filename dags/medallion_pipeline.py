@@ -57,21 +57,22 @@ def medallion_postgres_minio_pipeline() -> None:
         from jobs import medallion
 
         # an asset-triggered run has no logical date; its interval still names the day
-        return medallion.extract(get_settings(), shop_day(logical_date or data_interval_start))
+        day = shop_day(logical_date or data_interval_start)
+        return medallion.extract(get_settings(), day).as_json()
 
     @task
     def clean(extracted: dict[str, Any]) -> dict[str, Any]:
         """Bronze -> silver and the quarantine."""
         from jobs import medallion
 
-        return medallion.silver(get_settings(), dt.date.fromisoformat(extracted["date"]))
+        return medallion.silver(get_settings(), dt.date.fromisoformat(extracted["date"])).as_json()
 
     @task
     def aggregate(cleaned: dict[str, Any]) -> dict[str, Any]:
         """Silver -> the gold aggregates."""
         from jobs import medallion
 
-        return medallion.gold(get_settings(), dt.date.fromisoformat(cleaned["date"]))
+        return medallion.gold(get_settings(), dt.date.fromisoformat(cleaned["date"])).as_json()
 
     @task
     def validate(aggregated: dict[str, Any]) -> dict[str, Any]:
@@ -79,19 +80,16 @@ def medallion_postgres_minio_pipeline() -> None:
         from jobs import medallion
 
         report = medallion.validate(get_settings(), dt.date.fromisoformat(aggregated["date"]))
-        summary = {
-            k: report[k]
-            for k in ("date", "status", "consistent", "counts", "reject_rate", "thresholds")
-        }
-        if report["status"] == "fail":
+        summary = report.summary()
+        if report.status == "fail":
             # bad data does not get better by retrying: fail now, skip the retries
-            raise AirflowFailException(f"validation failed for {report['date']}: {summary}")
-        if report["status"] == "warn":
+            raise AirflowFailException(f"validation failed for {report.date}: {summary}")
+        if report.status == "warn":
             log.warning(
                 "reject rate %.1f%% above the soft limit %.1f%% on %s",
-                100 * report["reject_rate"],
-                100 * report["thresholds"]["warn"],
-                report["date"],
+                100 * report.reject_rate,
+                100 * report.thresholds.warn,
+                report.date,
             )
         return summary
 

@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.adapters import notify, source_db
+from jobs.adapters import source_db
 from jobs.adapters.lake import Lake, parquet_bytes
 from jobs.adapters.lake.layout import (
     DASHBOARD_METRICS,
@@ -32,7 +31,7 @@ from jobs.adapters.lake.layout import (
     Snapshot,
     new_run_id,
 )
-from jobs.bootstrap import lake_for
+from jobs.bootstrap import Resources
 from jobs.domain import dashboard
 from jobs.errors import ServiceUnavailable, UsageError
 from jobs.settings import Settings
@@ -56,19 +55,19 @@ class MetricsRun:
     counted: int
     seconds: float
     subscribers: int | None  # None: Redis was not reachable
-    message: dict[str, Any]
+    message: dashboard.DashboardUpdate
 
     def line(self) -> str:
         """One human line for the CLI."""
-        kpi = self.message["metrics"]["overall_metrics"]
+        kpi = self.message.metrics.overall_metrics
         told = (
             "Redis unreachable, lake only"
             if self.subscribers is None
             else f"published to {self.subscribers} subscriber(s)"
         )
         return (
-            f"metrics {self.day}: {self.orders:,} orders read, {kpi['total_orders']:,} "
-            f"counted, revenue {kpi['total_revenue']:,.2f} in {self.seconds:.2f}s; {told}"
+            f"metrics {self.day}: {self.orders:,} orders read, {kpi.total_orders or 0:,} "
+            f"counted, revenue {kpi.total_revenue or 0:,.2f} in {self.seconds:.2f}s; {told}"
         )
 
 
@@ -131,12 +130,12 @@ def counted_rows(orders: pa.Table) -> pa.Table:
 class MetricsJob:
     """One micro-batch per ``run()``; keeps yesterday's counted rows between runs."""
 
-    def __init__(
-        self, settings: Settings, lake: Lake | None = None, yesterday_refresh_s: float = 300.0
-    ) -> None:
-        self.settings = settings
+    def __init__(self, of: Settings | Resources, yesterday_refresh_s: float = 300.0) -> None:
+        res = Resources.of(of)
+        self.settings = settings = res.settings
         self.tz = zone(settings)
-        self.lake = lake or lake_for(settings)
+        self.lake = res.lake
+        self.channel = res.dashboard
         self.yesterday_refresh_s = yesterday_refresh_s
         self._yesterday: tuple[dt.date, float, pa.Table] | None = None
         self._checked = False
@@ -179,7 +178,7 @@ class MetricsJob:
         message = update_message(now, run_id, metrics)
         subscribers: int | None = None
         try:
-            subscribers = notify.publish_update(self.settings.redis_url, message)
+            subscribers = self.channel.publish(message)
         except ServiceUnavailable as exc:
             log.warning("dashboard metrics written to the lake but not announced: %s", exc)
         counted = int(tables["overall_metrics"].column("total_orders")[0].as_py())
@@ -192,12 +191,11 @@ class MetricsJob:
         self.lake.put_bytes(target.bucket, target.key, parquet_bytes(table))
 
 
-def update_message(now: dt.datetime, run_id: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    """The ``dashboard:updates`` message, checked against the model the dashboard parses with
-    (a ValidationError here is a bug of the publisher, not bad input)."""
-    message = {"event": EVENT, "timestamp": now.isoformat(), "run_id": run_id, "metrics": metrics}
-    dashboard.DashboardUpdate.model_validate(message)
-    return message
+def update_message(
+    now: dt.datetime, run_id: str, metrics: dashboard.DashboardMetrics
+) -> dashboard.DashboardUpdate:
+    """The ``dashboard:updates`` message of a run computed at ``now``."""
+    return dashboard.make_update(now.isoformat(), run_id, metrics)
 
 
 def run_once(settings: Settings) -> MetricsRun:
@@ -231,7 +229,7 @@ def run_every(
 
 
 # ---- reading the latest metrics back (the dashboard's fallback when Redis is away) ----
-def read_latest(lake: Lake, attempts: int = 3) -> dict[str, Any] | None:
+def read_latest(lake: Lake, attempts: int = 3) -> dashboard.DashboardUpdate | None:
     """The last run's message rebuilt from the lake, or None before the first run.
 
     Each object is complete (atomic writes); a set mixing two runs (read while a run
@@ -252,12 +250,7 @@ def read_latest(lake: Lake, attempts: int = 3) -> dict[str, Any] | None:
     tz = _meta(overall, META_TZ)
     run_id = _meta(overall, META_RUN_ID)
     metrics = dashboard.payload_metrics(tables, day, tz, run_id)
-    return {
-        "event": EVENT,
-        "timestamp": metrics["overall_metrics"].get("last_updated"),
-        "run_id": run_id,
-        "metrics": metrics,
-    }
+    return dashboard.make_update(metrics.overall_metrics.last_updated.isoformat(), run_id, metrics)
 
 
 def _read(lake: Lake, snap: Snapshot) -> pa.Table:

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from jobs.adapters.lake.views import create_views
-from jobs.bootstrap import lake_for
+from jobs.bootstrap import Resources
 from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
 
@@ -114,7 +114,7 @@ def run_sql(
         from jobs.adapters import trino
 
         return QueryResult(*trino.query(settings, query))
-    lake = lake_for(settings)
+    lake = Resources(settings).lake
     lake.check()
     con = lake.connect()
     try:

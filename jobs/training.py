@@ -13,7 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs.adapters.registry import ModelRegistry, PromotionPolicy, Registration, registry_for
+from jobs.adapters.registry import ModelRegistry, PromotionPolicy, Registration
+from jobs.bootstrap import Resources
 from jobs.domain import recommender as rec
 from jobs.errors import ShoplakeError
 from jobs.settings import Settings
@@ -50,9 +51,8 @@ class TrainResult:
 def read_silver_orders(settings: Settings, window_days: int | None = None) -> pa.Table:
     """Every Silver orders partition (or the last ``window_days`` of them) as one table."""
     from jobs.adapters.lake.layout import SILVER_ORDERS
-    from jobs.bootstrap import lake_for
 
-    lake = lake_for(settings)
+    lake = Resources(settings).lake
     days = lake.partitions(SILVER_ORDERS)
     if window_days:
         days = days[-window_days:]
@@ -112,7 +112,7 @@ def train(
     if orders is None:
         orders = read_silver_orders(settings, config.window_days)
     bundle = fit_bundle(orders, config)
-    registry = registry or registry_for(settings, policy)
+    registry = registry or Resources(settings).registry(policy)
     result = TrainResult(registry.register(bundle), bundle.metrics)
     log.info("trained %s", result.line())
     return result
@@ -120,7 +120,7 @@ def train(
 
 def ensure_model(settings: Settings, registry: ModelRegistry | None = None) -> TrainResult | None:
     """Train once when the registry has no ``production`` version yet (``shoplake up``)."""
-    registry = registry or registry_for(settings)
+    registry = registry or Resources(settings).registry()
     if registry.has_production():
         return None
     return train(settings, registry=registry, policy=PromotionPolicy(enabled=False))

@@ -69,7 +69,7 @@ def catch_up(settings: Settings, window: int, say: Callable[[str], None]) -> int
     from jobs import medallion
     from jobs.adapters import source_db
     from jobs.adapters.lake.layout import DAILY_SUMMARY
-    from jobs.bootstrap import lake_for
+    from jobs.bootstrap import Resources
 
     tz = ZoneInfo(settings.timezone)
     yesterday = dt.datetime.now(tz).date() - dt.timedelta(days=1)
@@ -77,15 +77,16 @@ def catch_up(settings: Settings, window: int, say: Callable[[str], None]) -> int
         source_db.ensure_schema(conn)
         row = conn.execute("SELECT min(order_date) FROM orders").fetchone()
     first = row[0].astimezone(tz).date() if row and row[0] else None
-    lake = lake_for(settings)
+    res = Resources(settings)
+    lake = res.lake
     lake.check()
     todo = missing_days(first, yesterday, set(lake.partitions(DAILY_SUMMARY)), window)
     if todo:
         say(f"catching the lake up: {len(todo)} day(s), {todo[0]}..{todo[-1]}")
-    with medallion.pipeline(settings) as p:
+    with medallion.pipeline(res) as p:
         for day in todo:
             report = p.run_date(day)
-            say(f"  medallion {day}: {report['status']}, {report['counts']['bronze']} rows")
+            say(f"  medallion {day}: {report.status}, {report.counts.bronze} rows")
     return len(todo)
 
 

@@ -6,9 +6,9 @@ import logging
 import threading
 from typing import Any
 
-from jobs.adapters import notify
-from jobs.bootstrap import lake_for
+from jobs.bootstrap import Resources
 from jobs.dashboard_metrics import EVENT, read_latest
+from jobs.domain.dashboard import dump_update
 from jobs.errors import ShoplakeError
 from jobs.settings import Settings
 from web.state import LIVE, POLLING, LiveState
@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 class Feeds:
     """A Redis listener thread and a lake poller thread, stopped together."""
 
-    def __init__(self, settings: Settings, state: LiveState, poll_s: float = 5.0) -> None:
-        self.settings = settings
+    def __init__(self, of: Settings | Resources, state: LiveState, poll_s: float = 5.0) -> None:
+        self.resources = Resources.of(of)
         self.state = state
         self.poll_s = poll_s
         self.stop = threading.Event()
@@ -39,7 +39,7 @@ class Feeds:
             thread.join(timeout=3)
 
     def _listen(self) -> None:
-        notify.listen(self.settings.redis_url, self._accept, self._on_redis, self.stop)
+        self.resources.dashboard.listen(self._accept, self._on_redis, self.stop)
 
     def _accept(self, message: dict[str, Any]) -> None:
         self.state.accept(message)
@@ -59,7 +59,7 @@ class Feeds:
 
     def _load_latest(self) -> None:
         try:
-            metrics = notify.latest_metrics(self.settings.redis_url)
+            metrics = self.resources.dashboard.latest()
         except ShoplakeError:
             metrics = None
         if metrics:
@@ -69,12 +69,12 @@ class Feeds:
 
     def _from_lake(self) -> None:
         try:
-            message = read_latest(lake_for(self.settings))
+            update = read_latest(self.resources.lake)
         except ShoplakeError as exc:
             log.warning("dashboard: cannot read the lake: %s", exc)
             return
-        if message:
-            self.state.accept(message)
+        if update is not None:
+            self.state.accept(dump_update(update))
 
 
 def _wrap(metrics: Any) -> dict[str, Any]:

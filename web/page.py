@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
 
 from nicegui import ui
 
+from jobs.domain.dashboard import DashboardMetrics
 from web import charts
 from web.alerts_health import AlertsHealth
 from web.state import LIVE, POLLING, LiveState, View
@@ -93,7 +93,7 @@ class DashboardPage:
         if view.version == self.version or view.message is None:
             return
         self.version = view.version
-        self._show(view.message["metrics"])
+        self._show(view.message.metrics)
 
     def _status(self, view: View) -> None:
         colour, text = MODE_STYLE.get(view.mode, ("bg-slate-400", "Waiting"))
@@ -106,13 +106,12 @@ class DashboardPage:
             else "No metrics yet: waiting for the first `shoplake metrics run`."
         )
         if view.message:
-            stamp = view.message["metrics"]["overall_metrics"].get("last_updated")
-            self.updated.set_text(_updated_text(stamp))
+            self.updated.set_text(_updated_text(view.message.last_updated))
 
-    def _show(self, metrics: dict[str, Any]) -> None:
-        overall = metrics.get("overall_metrics", {})
+    def _show(self, metrics: DashboardMetrics) -> None:
+        overall = metrics.overall_metrics.model_dump(mode="json")  # with yesterday_* beside
         self.subtitle.set_text(
-            f"{metrics.get('date', '')} · time zone {metrics.get('timezone')}"
+            f"{metrics.date or ''} · time zone {metrics.timezone}"
             " · statuses completed and processing"
         )
         for metric, _title, kind in charts.KPI_CARDS:
@@ -120,22 +119,20 @@ class DashboardPage:
             text, tone = charts.delta(overall, metric, kind)
             self.kpi_deltas[metric].set_text(text)
             self.kpi_deltas[metric].classes(replace=f"text-xs {TONES[tone]}")
+        rows = metrics.model_dump(mode="json")
         for chart, option in (
-            (self.hourly, charts.hourly_option(metrics.get("hourly_stats", []))),
-            (self.category, charts.category_option(metrics.get("category_stats", []))),
-            (self.top, charts.top_products_option(metrics.get("top_products", []))),
-            (self.regions, charts.regional_option(metrics.get("regional_stats", []))),
+            (self.hourly, charts.hourly_option(rows["hourly_stats"])),
+            (self.category, charts.category_option(rows["category_stats"])),
+            (self.top, charts.top_products_option(rows["top_products"])),
+            (self.regions, charts.regional_option(rows["regional_stats"])),
         ):
             chart.options.clear()
             chart.options.update(option)
             chart.update()
-        self.run_id.set_text(f"run {metrics.get('run_id') or '?'}")
+        self.run_id.set_text(f"run {metrics.run_id or '?'}")
 
 
-def _updated_text(stamp: str | None) -> str:
-    if not stamp:
-        return ""
-    when = dt.datetime.fromisoformat(stamp)
+def _updated_text(when: dt.datetime) -> str:
     age = max(0, int(time.time() - when.timestamp()))
     local = when.astimezone().strftime("%H:%M:%S")
     return f"last updated {local} ({age} s ago)"

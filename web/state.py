@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.domain.dashboard import dump_update, parse_update
+from jobs.domain.dashboard import DashboardUpdate, parse_update
 
 WAITING, LIVE, POLLING = "waiting", "live", "polling"
 
@@ -18,7 +18,7 @@ class View:
     """One consistent read of the state."""
 
     version: int
-    message: dict[str, Any] | None
+    message: DashboardUpdate | None
     mode: str
     detail: str
     received: float  # time.time() of the last accepted message, 0 before the first
@@ -29,7 +29,7 @@ class LiveState:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._message: dict[str, Any] | None = None
+        self._message: DashboardUpdate | None = None
         self._version = 0
         self._mode = WAITING
         self._detail = "waiting for the first metrics run"
@@ -49,7 +49,7 @@ class LiveState:
         with self._lock:
             if self._stamp is not None and stamp <= self._stamp:
                 return False
-            self._message, self._stamp, self._received = dump_update(update), stamp, time.time()
+            self._message, self._stamp, self._received = update, stamp, time.time()
             self._version += 1
             return True
 

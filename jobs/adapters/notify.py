@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 
+from jobs.domain.dashboard import DashboardUpdate, dump_update
 from jobs.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -124,3 +125,29 @@ def _where(redis_url: str) -> str:
 
     parsed = urlparse(redis_url)
     return f"{parsed.hostname}:{parsed.port or 6379}"
+
+
+class DashboardChannel:
+    """The dashboard's Redis channel and keys at one URL: what the composition root hands
+    to the metrics job (publish) and to the dashboard (latest, listen)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+
+    def __repr__(self) -> str:
+        return f"DashboardChannel({_where(self.redis_url)})"  # never the password
+
+    def publish(self, update: DashboardUpdate) -> int:
+        """Publish one typed update; how many subscribers got it."""
+        return publish_update(self.redis_url, dump_update(update))
+
+    def latest(self) -> Any:
+        return latest_metrics(self.redis_url)
+
+    def listen(
+        self,
+        on_message: Callable[[dict[str, Any]], None],
+        on_state: Callable[[bool, str], None],
+        stop: threading.Event,
+    ) -> None:
+        listen(self.redis_url, on_message, on_state, stop)

@@ -129,8 +129,9 @@ def rows_of(table: pa.Table) -> list[dict[str, Any]]:
 
 def payload_metrics(
     tables: dict[str, pa.Table], day: dt.date, tz: str, run_id: str
-) -> dict[str, Any]:
-    """The ``metrics`` object of a ``dashboard:updates`` message."""
+) -> DashboardMetrics:
+    """The ``metrics`` object of a ``dashboard:updates`` message (a ValidationError here is a
+    bug of the publisher, not bad input)."""
     overall = rows_of(tables["overall_metrics"])
     metrics: dict[str, Any] = {
         "run_id": run_id,
@@ -140,7 +141,7 @@ def payload_metrics(
     }
     for name in ("top_products", "category_stats", "regional_stats", "hourly_stats"):
         metrics[name] = rows_of(tables[name])
-    return metrics
+    return DashboardMetrics.model_validate(metrics)
 
 
 def change(current: float | None, previous: float | None) -> float | None:
@@ -230,6 +231,11 @@ class DashboardUpdate(_Part):
     def last_updated(self) -> dt.datetime:
         """When the metrics were computed: what orders messages (an instant, not a string)."""
         return self.metrics.overall_metrics.last_updated
+
+
+def make_update(timestamp: str | None, run_id: str, metrics: DashboardMetrics) -> DashboardUpdate:
+    """One ``dashboard:updates`` message: the metrics job's and the one rebuilt from the lake."""
+    return DashboardUpdate(event=EVENT, timestamp=timestamp, run_id=run_id, metrics=metrics)
 
 
 def parse_update(message: Any) -> DashboardUpdate | None:

@@ -86,7 +86,7 @@ def medallion_run(
     from jobs import medallion
 
     report = medallion.run_date(_settings(), day)
-    print(json.dumps(report, default=str))
+    print(json.dumps(report.as_json()))
 
 
 @medallion_app.command("backfill")
@@ -99,7 +99,7 @@ def medallion_backfill(
 
     d1, d2 = date_range(start, end)
     reports = medallion.backfill(_settings(), d1, d2, progress=True)
-    rows = sum(r["counts"]["bronze"] for r in reports)
+    rows = sum(r.counts.bronze for r in reports)
     print(f"backfilled {len(reports)} day(s), {rows} bronze row(s)")
 
 

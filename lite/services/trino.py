@@ -191,9 +191,9 @@ class Trino(Service):
         """Register the whole lake: partitions written while Trino was down appear now."""
         if self.settings.lake_is_s3:
             from jobs.adapters.trino_tables import register
-            from jobs.bootstrap import lake_for
+            from jobs.bootstrap import Resources
 
-            register(self.settings, lake_for(self.settings))
+            register(self.settings, Resources(self.settings).lake)
 
     def describe(self) -> str:
         pid = self.pid()

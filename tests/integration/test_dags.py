@@ -32,8 +32,7 @@ from jobs.adapters.lake.layout import (
     SILVER_ORDERS,
     VALIDATION_REPORT,
 )
-from jobs.adapters.registry import registry_for
-from jobs.bootstrap import lake_for
+from jobs.bootstrap import lake_for, registry_for
 from jobs.settings import Settings
 from lite.services.airflow import config as airflow_config
 from lite.services.airflow import venv as airflow_venv

@@ -91,7 +91,7 @@ def pg_gold(settings: Settings, day: dt.date) -> dict[str, Any]:
 
 
 def test_run_matches_postgres_and_is_consistent(settings: Settings):
-    report = medallion.run_date(settings, DAY)
+    report = medallion.run_date(settings, DAY).as_json()  # as the CLI prints it
     expected = pg_gold(settings, DAY)
     counts = report["counts"]
     assert counts["bronze"] == expected["bronze"] > 0
@@ -144,7 +144,7 @@ def test_rerun_gives_identical_output(settings: Settings):
 
 
 def test_day_without_orders_gives_empty_partitions_and_zeros(settings: Settings):
-    report = medallion.run_date(settings, EMPTY_DAY)
+    report = medallion.run_date(settings, EMPTY_DAY).as_json()
     assert report["counts"] == {"bronze": 0, "silver": 0, "rejected": 0}
     assert report["status"] == "ok"
     (daily,) = rows(settings, GOLD_DATASETS["daily_summary"], EMPTY_DAY)
@@ -194,7 +194,7 @@ def test_the_next_run_removes_what_a_killed_run_staged(settings: Settings):
 
 
 def test_backfill_on_a_folder_lake_and_freshness(folder_lake_settings: Settings):
-    reports = medallion.backfill(folder_lake_settings, DAY, END)
+    reports = [r.as_json() for r in medallion.backfill(folder_lake_settings, DAY, END)]
     assert [r["date"] for r in reports] == [DAY.isoformat(), END.isoformat()]
     assert all(r["consistent"] for r in reports)
     line = medallion.freshness_line(folder_lake_settings)
@@ -270,7 +270,7 @@ def test_every_source_order_lands_in_bronze_or_is_reported(
                 (oid, when, price, price, changed, changed),
             )
     with caplog.at_level("WARNING", logger="jobs.medallion"):
-        report = medallion.run_date(settings, DAY)
+        report = medallion.run_date(settings, DAY).as_json()
     rejected = {r["order_id"]: r["_reject_reason"] for r in rows(settings, REJECTED_ORDERS, DAY)}
     assert rejected["X-null-date"] == rejected["X-inf-date"] == "missing_order_date"
     assert rejected["X-nan-price"] == "missing_price"

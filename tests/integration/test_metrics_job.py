@@ -13,6 +13,7 @@ from jobs.adapters import source_db
 from jobs.adapters.lake.layout import DASHBOARD_METRICS, DASHBOARD_ORDERS_TODAY
 from jobs.bootstrap import lake_for
 from jobs.domain import generator
+from jobs.domain.dashboard import dump_update
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def window(day: dt.date, until: dt.datetime | None = None) -> str:
 def test_metrics_match_sql_in_postgres(settings: Settings) -> None:
     load(settings, [TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1), TODAY])
     run = dashboard_metrics.MetricsJob(settings).run(now=NOW)
-    m = run.message["metrics"]
+    m = dump_update(run.message)["metrics"]
     overall = m["overall_metrics"]
 
     (expected,) = sql(
@@ -115,14 +116,14 @@ def test_metrics_match_sql_in_postgres(settings: Settings) -> None:
     assert today_rows.num_rows == run.orders == n_today[0]
     assert set(DASHBOARD_METRICS) == set(dashboard_metrics.DASHBOARD_METRICS)
     latest = dashboard_metrics.read_latest(lake)
-    assert latest is not None and latest["run_id"] == run.run_id
-    assert latest["metrics"] == m
+    assert latest is not None and latest.run_id == run.run_id
+    assert dump_update(latest)["metrics"] == m
 
 
 def test_an_empty_day_gives_zeros(settings: Settings) -> None:
     load(settings, [TODAY - dt.timedelta(days=1)])
     run = dashboard_metrics.MetricsJob(settings).run(now=NOW)
-    m = run.message["metrics"]
+    m = dump_update(run.message)["metrics"]
     assert run.orders == 0
     assert (m["overall_metrics"]["total_orders"], m["overall_metrics"]["total_revenue"]) == (0, 0)
     assert m["overall_metrics"]["yesterday_total_orders"] > 0
@@ -136,7 +137,7 @@ def test_a_day_of_only_cancelled_orders_counts_nothing(settings: Settings) -> No
         conn.execute("UPDATE orders SET status = 'cancelled'")
         conn.commit()
     run = dashboard_metrics.MetricsJob(settings).run(now=NOW)
-    m = run.message["metrics"]
+    m = dump_update(run.message)["metrics"]
     assert run.orders > 100
     assert m["overall_metrics"]["total_orders"] == 0
     assert m["regional_stats"] == [] and m["top_products"] == []
@@ -152,4 +153,4 @@ def test_redis_down_still_writes_the_lake(
     assert run.subscribers is None and "Redis unreachable" in run.line()
     assert any("not announced" in r.getMessage() for r in caplog.records)
     latest = dashboard_metrics.read_latest(lake_for(offline))
-    assert latest is not None and latest["run_id"] == run.run_id
+    assert latest is not None and latest.run_id == run.run_id

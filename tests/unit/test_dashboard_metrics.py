@@ -144,7 +144,7 @@ def same_local(ts: dt.datetime, tz: ZoneInfo) -> tuple[dt.date, dt.time]:
 
 def test_payload_is_json_ready():
     tables = metrics(ROWS, [order(20, order_date=NOON - dt.timedelta(days=1))])
-    payload = dashboard.payload_metrics(tables, DAY, "UTC", "run-1")
+    payload = dashboard.payload_metrics(tables, DAY, "UTC", "run-1").model_dump(mode="json")
     overall = payload["overall_metrics"]
     assert overall["total_revenue"] == 30.99 and overall["yesterday_total_orders"] == 1
     assert overall["last_updated"] == LATER.isoformat()

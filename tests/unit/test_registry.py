@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from jobs.adapters.registry import PromotionPolicy, registry_for
+from jobs.adapters.registry import PromotionPolicy
 from jobs.adapters.registry.bundle_io import FILES
 from jobs.adapters.registry.local import LocalRegistry
 from jobs.adapters.registry.wandb import WandbRegistry
+from jobs.bootstrap import registry_for
 from jobs.domain.recommender import ModelBundle
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
