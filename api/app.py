@@ -11,13 +11,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.cache import RecoCache
 from api.metrics import Metrics
 from api.model import ModelHolder
 from api.params import InvalidParameter
+from api.responses import Error, ValidationError, json_response
 from api.routes import ROUTES, NoModel
 from jobs.adapters.registry import InvalidModel, ModelRegistry
 from jobs.bootstrap import Resources
@@ -66,9 +67,9 @@ class MetricsMiddleware:
             )
 
 
-async def _invalid(request: Request, exc: Exception) -> JSONResponse:
-    detail = exc.detail if isinstance(exc, InvalidParameter) else str(exc)
-    return JSONResponse({"detail": detail}, status_code=422)
+async def _invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidParameter)
+    return json_response(ValidationError.model_validate({"detail": exc.detail}), 422)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -76,16 +77,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _no_model(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(
-        {"detail": "no model loaded: train one (`shoplake train`), then POST /reload"},
-        status_code=503,
-    )
+async def _no_model(request: Request, exc: Exception) -> Response:
+    detail = "no model loaded: train one (`shoplake train`), then POST /reload"
+    return json_response(Error(detail=detail), 503)
 
 
-async def _crash(request: Request, exc: Exception) -> JSONResponse:
+async def _crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "internal error"}, status_code=500)
+    return json_response(Error(detail="internal error"), 500)
 
 
 def create_app(

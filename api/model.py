@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from annoy import AnnoyIndex
 
 from api.index import build_index, neighbours
+from api.params import MAX_TOP_N
+from api.responses import Item
 from jobs.adapters.registry import PRODUCTION, InvalidModel, ModelRegistry
 from jobs.domain.recommender import ModelBundle, recommend_one
 from jobs.errors import first_line
 
 log = logging.getLogger(__name__)
-
-MAX_TOP_N = 50
 
 
 @dataclass(frozen=True)
@@ -55,31 +54,29 @@ class LoadedModel:
         users, factors = self.bundle.user_factors.shape
         return {"customers": users, "products": len(self.bundle.product_ids), "factors": factors}
 
-    def items(
-        self, idx: list[int], scores: list[float], key: str = "score"
-    ) -> list[dict[str, Any]]:
+    def items(self, idx: list[int], scores: list[float], key: str = "score") -> list[Item]:
         """Response entries for item indices (plain Python lists: numpy scalars are slow here)."""
         ids, names, cats = self.labels
         return [
-            {"product_id": ids[i], "product_name": names[i], "category": cats[i], key: round(s, 6)}
+            Item(product_id=ids[i], product_name=names[i], category=cats[i], **{key: round(s, 6)})
             for i, s in zip(idx, scores, strict=True)
         ]
 
-    def personal(self, row: int, top_n: int) -> list[dict[str, Any]]:
+    def personal(self, row: int, top_n: int) -> list[Item]:
         """Top-N by factor score for a known customer, excluding what they bought."""
         b = self.bundle
         bought = b.bought.indices[b.bought.indptr[row] : b.bought.indptr[row + 1]]
         idx, scores = recommend_one(b.user_factors[row], b.item_factors, bought, top_n)
         return self.items(idx.tolist(), scores.tolist())
 
-    def most_popular(self, top_n: int) -> list[dict[str, Any]]:
+    def most_popular(self, top_n: int) -> list[Item]:
         idx = self.popular[:top_n]
         return self.items(idx.tolist(), self.bundle.popularity[idx].tolist())
 
     def find_product(self, name: str) -> int | None:
         return self.product_index.get(name, self.product_index.get(name.casefold()))
 
-    def similar(self, item: int, top_n: int) -> list[dict[str, Any]]:
+    def similar(self, item: int, top_n: int) -> list[Item]:
         ids, sims = neighbours(self.index, item, top_n)
         return self.items(ids, sims, "similarity")
 

@@ -1,123 +1,125 @@
-"""The OpenAPI 3.1 document served at ``/openapi.json`` (hand-written: Starlette has no models)."""
+"""The OpenAPI 3.1 document served at ``/openapi.json``, generated from the typed models.
+
+Parameters come from the endpoints' models in ``api.params``, schemas from the response
+models in ``api.responses``; this module only lists the operations: path, summary, and
+which model answers with which status. A new endpoint is one more ``Operation``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-TOP_N = {
-    "name": "top_n",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api import responses as r
+from api.params import Params, RecommendParams, SimilarParams
+
+REF = "#/components/schemas/{model}"
+# a status's body: a response model, or a raw schema for what is not JSON of a fixed shape
+Body = type[BaseModel] | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    path: str
+    method: str
+    summary: str
+    responses: Mapping[int, tuple[Body, str]]
+    params: type[Params] | None = None
+    secured: bool = False
+    media_type: str = "application/json"
+
+
+NO_MODEL = (r.Error, "no model loaded")
+INVALID = (r.ValidationError, "invalid parameter")
+HEALTH = {
+    200: (r.Health, "model loaded (status says whether Redis answers)"),
+    503: (r.Health, "no model loaded"),
 }
 
-
-def _path(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-    }
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-ERROR = _json(_ref("Error"), "error")
-INVALID = _json(_ref("ValidationError"), "invalid parameter")
-NO_MODEL = _json(_ref("Error"), "no model loaded")
-
-ITEM = {
-    "type": "object",
-    "required": ["product_id", "product_name", "category"],
-    "properties": {
-        "product_id": {"type": "string"},
-        "product_name": {"type": "string"},
-        "category": {"type": "string"},
-        "score": {"type": "number"},
-        "similarity": {"type": "number"},
-    },
-}
-SCHEMAS: dict[str, Any] = {
-    "Item": ITEM,
-    "Health": {
-        "type": "object",
-        "required": ["status", "model_version", "customers", "products", "redis"],
-        "properties": {
-            "status": {"type": "string", "enum": ["ok", "degraded", "no_model"]},
-            "model_version": {"type": ["string", "null"]},
-            "customers": {"type": "integer"},
-            "products": {"type": "integer"},
-            "factors": {"type": "integer"},
-            "redis": {"type": "string"},
-            "registry": {"type": "string"},
+OPERATIONS = (
+    Operation("/", "get", "Status, model version and sizes, Redis connectivity", HEALTH),
+    Operation("/health", "get", "Same as /", HEALTH),
+    Operation(
+        "/recommend/{customer_id}",
+        "get",
+        "Top-N products for a customer (popular ones when unknown)",
+        {200: (r.Recommendations, "ranked products"), 422: INVALID, 503: NO_MODEL},
+        RecommendParams,
+    ),
+    Operation(
+        "/similar/{product_name}",
+        "get",
+        "Nearest products in the Annoy index over item factors",
+        {
+            200: (r.Similar, "similar products"),
+            404: (r.Error, "unknown product"),
+            422: INVALID,
+            503: NO_MODEL,
         },
-    },
-    "Recommendations": {
-        "type": "object",
-        "required": ["customer_id", "model_version", "strategy", "cached", "recommendations"],
-        "properties": {
-            "customer_id": {"type": "string"},
-            "model_version": {"type": "string"},
-            "strategy": {"type": "string", "enum": ["personal", "popular"]},
-            "cached": {"type": "boolean"},
-            "recommendations": {"type": "array", "items": _ref("Item")},
+        SimilarParams,
+    ),
+    Operation(
+        "/reload",
+        "post",
+        "Load the registry's production version",
+        {
+            200: (r.Reload, "loaded"),
+            401: (r.Error, "error"),
+            403: (r.Error, "error"),
+            503: (r.Error, "no token configured, no model, or the version is invalid"),
         },
-    },
-    "Similar": {
-        "type": "object",
-        "required": ["product_id", "product_name", "model_version", "similar"],
-        "properties": {
-            "product_id": {"type": "string"},
-            "product_name": {"type": "string"},
-            "model_version": {"type": "string"},
-            "similar": {"type": "array", "items": _ref("Item")},
-        },
-    },
-    "Reload": {
-        "type": "object",
-        "required": ["model_version", "changed"],
-        "properties": {
-            "model_version": {"type": "string"},
-            "previous_version": {"type": ["string", "null"]},
-            "changed": {"type": "boolean"},
-        },
-    },
-    "Error": {
-        "type": "object",
-        "required": ["detail"],
-        "properties": {"detail": {"type": "string"}},
-    },
-    "ValidationError": {
-        "type": "object",
-        "required": ["detail"],
-        "properties": {"detail": {"type": "array", "items": {"type": "object"}}},
-    },
-}
+        secured=True,
+    ),
+    Operation(
+        "/metrics",
+        "get",
+        "Prometheus metrics",
+        {200: ({"type": "string"}, "Prometheus text format")},
+        media_type="text/plain",
+    ),
+    Operation(
+        "/openapi.json",
+        "get",
+        "This document",
+        {200: ({"type": "object"}, "OpenAPI document")},
+    ),
+)
 
 
-def _health(summary: str) -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": summary,
-            "responses": {
-                "200": _json(_ref("Health"), "model loaded (status says whether Redis answers)"),
-                "503": _json(_ref("Health"), "no model loaded"),
+def _operation(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": op.summary}
+    if op.params is not None:
+        out["parameters"] = op.params.openapi()
+    if op.secured:
+        out["security"] = [{"bearer": []}]
+    out["responses"] = {
+        str(status): {
+            "description": description,
+            "content": {
+                op.media_type: {
+                    "schema": body
+                    if isinstance(body, dict)
+                    else {"$ref": REF.format(model=body.__name__)}
+                }
             },
         }
+        for status, (body, description) in op.responses.items()
     }
+    return out
 
 
 @cache
 def schema() -> dict[str, Any]:
     """The whole document (built once)."""
+    _, defs = models_json_schema([(model, "serialization") for model in r.MODELS], ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -125,67 +127,9 @@ def schema() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Personal and similar-product recommendations from ALS factors.",
         },
-        "paths": {
-            "/": _health("Status, model version and sizes, Redis connectivity"),
-            "/health": _health("Same as /"),
-            "/recommend/{customer_id}": {
-                "get": {
-                    "summary": "Top-N products for a customer (popular ones when unknown)",
-                    "parameters": [_path("customer_id"), TOP_N],
-                    "responses": {
-                        "200": _json(_ref("Recommendations"), "ranked products"),
-                        "422": INVALID,
-                        "503": NO_MODEL,
-                    },
-                }
-            },
-            "/similar/{product_name}": {
-                "get": {
-                    "summary": "Nearest products in the Annoy index over item factors",
-                    "parameters": [_path("product_name"), TOP_N],
-                    "responses": {
-                        "200": _json(_ref("Similar"), "similar products"),
-                        "404": _json(_ref("Error"), "unknown product"),
-                        "422": INVALID,
-                        "503": NO_MODEL,
-                    },
-                }
-            },
-            "/reload": {
-                "post": {
-                    "summary": "Load the registry's production version",
-                    "security": [{"bearer": []}],
-                    "responses": {
-                        "200": _json(_ref("Reload"), "loaded"),
-                        "401": ERROR,
-                        "403": ERROR,
-                        "503": _json(
-                            _ref("Error"),
-                            "no token configured, no model, or the version is invalid",
-                        ),
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OpenAPI document")},
-                }
-            },
-        },
+        "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": defs["$defs"],
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import hmac
-import json
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import params
+from api import responses as r
 from api.cache import reco_key
+from api.metrics import CONTENT_TYPE as METRICS_TYPE
 from api.model import LoadedModel
 from api.openapi import schema
+from api.params import RecommendParams, SimilarParams
 from jobs.adapters.registry import InvalidModel
 from jobs.errors import ServiceUnavailable
 
@@ -26,6 +26,10 @@ class NoModel(Exception):
     """No version is loaded yet (HTTP 503)."""
 
 
+def _error(detail: str, status_code: int, headers: dict[str, str] | None = None) -> Response:
+    return r.json_response(r.Error(detail=detail), status_code, headers)
+
+
 def _model(request: Request) -> LoadedModel:
     model = request.app.state.model.current
     if model is None:
@@ -33,35 +37,35 @@ def _model(request: Request) -> LoadedModel:
     return model
 
 
-async def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> Response:
     state = request.app.state
     model = state.model.current
     redis = await state.cache.ping()
-    body: dict[str, Any] = {
-        "status": "ok" if model and redis == "ok" else "degraded" if model else "no_model",
-        "model_version": model.version if model else None,
+    body = r.Health(
+        status="ok" if model and redis == "ok" else "degraded" if model else "no_model",
+        model_version=model.version if model else None,
         **(model.sizes if model else {"customers": 0, "products": 0, "factors": 0}),
-        "redis": redis,
-        "registry": state.registry.backend,
-    }
-    return JSONResponse(body, status_code=200 if model else 503)
+        redis=redis,
+        registry=state.registry.backend,
+    )
+    return r.json_response(body, status_code=200 if model else 503)
 
 
 async def recommend(request: Request) -> Response:
-    top_n = params.top_n(request)
-    customer_id = params.path_text(request, "customer_id")
+    asked = RecommendParams.from_request(request)
+    customer_id, top_n = asked.customer_id, asked.top_n
     model, state = _model(request), request.app.state
     row = model.customer_row.get(customer_id)
     if row is None:
         state.metrics.strategy["popular"] += 1
-        return JSONResponse(
-            {
-                "customer_id": customer_id,
-                "model_version": model.version,
-                "strategy": "popular",
-                "cached": False,
-                "recommendations": model.most_popular(top_n),
-            }
+        return r.json_response(
+            r.Recommendations(
+                cached=False,
+                customer_id=customer_id,
+                model_version=model.version,
+                strategy="popular",
+                recommendations=model.most_popular(top_n),
+            )
         )
     state.metrics.strategy["personal"] += 1
     key = reco_key(model.version, customer_id, top_n)
@@ -76,79 +80,71 @@ async def recommend(request: Request) -> Response:
         items = await run_in_threadpool(model.personal, row, top_n)
     else:
         items = model.personal(row, top_n)
-    raw = json.dumps(
-        {
-            "cached": False,
-            "customer_id": customer_id,
-            "model_version": model.version,
-            "strategy": "personal",
-            "recommendations": items,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+    raw = (
+        r.Recommendations(
+            cached=False,
+            customer_id=customer_id,
+            model_version=model.version,
+            strategy="personal",
+            recommendations=items,
+        )
+        .model_dump_json()
+        .encode()
+    )
     await state.cache.set(key, raw)
     return Response(raw, media_type="application/json")
 
 
-async def similar(request: Request) -> JSONResponse:
-    top_n = params.top_n(request)
-    name = params.path_text(request, "product_name")
+async def similar(request: Request) -> Response:
+    asked = SimilarParams.from_request(request)
+    name = asked.product_name
     model = _model(request)
     item = model.find_product(name)
     if item is None:
-        return JSONResponse(
-            {
-                "detail": f"unknown product {name!r}: no product of that name in "
-                f"model {model.version} (names match exactly, any case)"
-            },
-            status_code=404,
+        return _error(
+            f"unknown product {name!r}: no product of that name in "
+            f"model {model.version} (names match exactly, any case)",
+            404,
         )
-    return JSONResponse(
-        {
-            "product_id": model.bundle.product_ids[item],
-            "product_name": model.bundle.product_names[item],
-            "model_version": model.version,
-            "similar": model.similar(item, top_n),
-        }
+    return r.json_response(
+        r.Similar(
+            product_id=model.bundle.product_ids[item],
+            product_name=model.bundle.product_names[item],
+            model_version=model.version,
+            similar=model.similar(item, asked.top_n),
+        )
     )
 
 
-async def reload(request: Request) -> JSONResponse:
+async def reload(request: Request) -> Response:
     state = request.app.state
     token = state.settings.api_token
     if token is None:
-        return JSONResponse({"detail": "reload is disabled: set SHOPLAKE_API_TOKEN"}, 503)
+        return _error("reload is disabled: set SHOPLAKE_API_TOKEN", 503)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
-        return JSONResponse(
-            {"detail": "missing bearer token"}, 401, headers={"WWW-Authenticate": "Bearer"}
-        )
+        return _error("missing bearer token", 401, headers={"WWW-Authenticate": "Bearer"})
     if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-        return JSONResponse({"detail": "invalid token"}, 403)
+        return _error("invalid token", 403)
     try:
         previous, version = await run_in_threadpool(state.model.reload)
     except KeyError:
-        return JSONResponse(
-            {"detail": "no production model in the registry: run `shoplake train`"}, 503
-        )
+        return _error("no production model in the registry: run `shoplake train`", 503)
     except InvalidModel as exc:
         current = state.model.current
         serving = f"still serving {current.version}" if current else "no model is served"
-        return JSONResponse({"detail": f"{exc}; refused, {serving}"}, 503)
+        return _error(f"{exc}; refused, {serving}", 503)
     except ServiceUnavailable as exc:
-        return JSONResponse({"detail": str(exc)}, 503)
+        return _error(str(exc), 503)
     state.metrics.model_version = version
     state.metrics.reloads += previous != version
-    return JSONResponse(
-        {"model_version": version, "previous_version": previous, "changed": previous != version}
+    return r.json_response(
+        r.Reload(model_version=version, previous_version=previous, changed=previous != version)
     )
 
 
-async def metrics(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(
-        request.app.state.metrics.render(), media_type="text/plain; version=0.0.4"
-    )
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=METRICS_TYPE)
 
 
 async def openapi(request: Request) -> JSONResponse:

@@ -160,7 +160,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def cache_counts(url: str) -> dict[str, int]:
     text = httpx.get(f"{url}/metrics", timeout=5).text
     return {
-        r: int(n) for r, n in re.findall(r'shoplake_api_cache_total\{result="(\w+)"\} (\d+)', text)
+        r: int(float(n))
+        for r, n in re.findall(r'shoplake_api_cache_total\{result="(\w+)"\} (\S+)', text)
     }
 
 

@@ -41,8 +41,8 @@ from benchmarks.bench_alerts import (
     _percentile,
     start_alerts,
 )
-from jobs import flink_alerts
 from jobs.adapters import debezium, kafka_io
+from jobs.alerts import flink_job as flink_alerts
 from jobs.settings import Settings
 from lite.services import manager
 from lite.services.flink.service import runtime

@@ -45,7 +45,7 @@ BENCHES: dict[str, tuple[list[str], str | None]] = {
         "extract.json",
     ),
     "medallion": (
-        ["--days", "2" if QUICK else "30", "--rows-per-day", "20000" if QUICK else "333334"],
+        ["--days", "2" if QUICK else "10", "--rows-per-day", "20000" if QUICK else "300000"],
         None,
     ),
     "dashboard": (

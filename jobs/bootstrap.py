@@ -3,9 +3,10 @@
 ``Resources`` is built once per process from ``Settings`` (the CLI, an Airflow task, ``up``,
 the API, the dashboard) and hands each use case what it needs: the lake, the model
 registry, the dashboard channel, the medallion's config and the hooks that run after a
-publish. Nothing else calls a backend's constructor; a test hands in its own parts
-(``Resources(settings, lake=...)``). Backends are built on first use, so a command that
-never touches the registry never imports W&B.
+publish, and the alerts' change source (per engine), ledger and sinks. Nothing else calls a
+backend's constructor; a test hands in its own parts (``Resources(settings, lake=...)``).
+Backends are built on first use, so a command that never touches the registry never
+imports W&B.
 
 Models: cosmicpython's ``bootstrap.py`` and Dagster's resources.
 """
@@ -13,13 +14,20 @@ Models: cosmicpython's ``bootstrap.py`` and Dagster's resources.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from jobs.adapters.lake import FolderLake, Lake, S3Lake
 from jobs.adapters.notify import DashboardChannel
 from jobs.adapters.registry import ModelRegistry, PromotionPolicy
+from jobs.alerts import Engine
+from jobs.alerts.ledger.postgres import PgLedger
+from jobs.alerts.sinks import Sink
+from jobs.alerts.sinks.build import TelegramTarget, build_sinks
+from jobs.alerts.sources import AlertSource
 from jobs.domain.reports import Thresholds
 from jobs.settings import Settings
 
@@ -126,4 +134,53 @@ class Resources:
             dsn=s.dsn,
             timezone=s.timezone,
             thresholds=Thresholds(warn=s.reject_rate_warn, fail=s.reject_rate_fail),
+        )
+
+    # ---- the alerts
+    def alert_source(
+        self,
+        engine: Engine,
+        *,
+        slot: str | None = None,
+        group: str | None = None,
+        ping_interval: float = 5.0,
+    ) -> AlertSource:
+        """Where an engine's alerts come from: the python engine evaluates the rules on
+        PostgreSQL's logical slot; the flink engine reads the Flink job's output topic."""
+        s = self.settings
+        if Engine(engine) is Engine.FLINK:
+            from jobs.alerts.sources.flink_topic import TopicSource  # kafka-python: flink only
+
+            return TopicSource(s, group)
+        from jobs.alerts.sources.pg_slot import SlotSource
+
+        return SlotSource(s.dsn, s.alert_params(), slot, ping_interval)
+
+    def alert_ledger(self) -> PgLedger:
+        """The delivery ledger (exactly-once, dead letters) in the shop's PostgreSQL."""
+        return PgLedger(self.settings.dsn)
+
+    def alert_sinks(
+        self,
+        stop: threading.Event,
+        *,
+        console: bool | None = None,
+        console_fmt: Literal["text", "json"] = "text",
+        lake: bool = True,
+    ) -> list[Sink]:
+        """The sinks the settings ask for (Telegram, the webhook; the console when Telegram
+        is not configured) and the lake's alert history."""
+        s = self.settings
+        telegram = None
+        if s.telegram_bot_token and s.telegram_chat_id:
+            telegram = TelegramTarget(
+                s.telegram_api_url, s.telegram_bot_token.get_secret_value(), s.telegram_chat_id
+            )
+        return build_sinks(
+            stop,
+            telegram=telegram,
+            webhook_url=s.alert_webhook_url,
+            console=console,
+            console_fmt=console_fmt,
+            lake=self.lake if lake else None,
         )

@@ -175,8 +175,8 @@ class Platform:
 
     def start_streaming(self) -> None:
         """Full profile: register the Debezium connector and submit the Flink alert job."""
-        from jobs import flink_alerts
         from jobs.adapters import debezium, source_db
+        from jobs.alerts import flink_job
         from lite.services.flink.service import runtime as flink_runtime
 
         with source_db.session(self.settings.dsn) as conn:
@@ -184,7 +184,7 @@ class Platform:
         debezium.register(self.settings)
         self.streaming = True
         self.say(f"debezium  streaming orders to {self.settings.cdc_topic}")
-        job, submitted = flink_alerts.submit(self.settings, flink_runtime(self.settings))
+        job, submitted = flink_job.submit(self.settings, flink_runtime(self.settings))
         verb = "submitted" if submitted else "already running"
         self.say(f"flink     alert job {job.job_id} {verb} -> {self.settings.alerts_topic}")
 
@@ -196,12 +196,12 @@ class Platform:
         """
         if not self.streaming or self.stop.is_set():
             return
-        from jobs import flink_alerts
         from jobs.adapters import debezium
+        from jobs.alerts import flink_job
         from lite.services.flink.service import runtime as flink_runtime
 
         debezium.register(self.settings)
-        job, submitted = flink_alerts.submit(self.settings, flink_runtime(self.settings))
+        job, submitted = flink_job.submit(self.settings, flink_runtime(self.settings))
         if submitted:
             self.say(f"flink     alert job {job.job_id} submitted again after a restart")
 
@@ -214,12 +214,12 @@ class Platform:
         slot may pin is bounded by ``max_slot_wal_keep_size``; ``shoplake status`` shows it,
         and ``shoplake cdc unregister`` releases it.
         """
-        from jobs import flink_alerts
         from jobs.adapters import debezium
+        from jobs.alerts import flink_job
         from lite.services.flink.service import runtime as flink_runtime
 
         try:
-            for job_id in flink_alerts.cancel(self.settings, flink_runtime(self.settings)):
+            for job_id in flink_job.cancel(self.settings, flink_runtime(self.settings)):
                 self.say(f"flink     alert job {job_id} cancelled")
         except ShoplakeError as exc:
             self.say(f"flink     could not cancel the alert job: {exc}")

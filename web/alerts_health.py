@@ -12,13 +12,13 @@ import threading
 
 import psycopg
 
-from jobs.adapters import ledger
+from jobs.alerts.ledger import postgres as ledger
 from jobs.errors import first_line
 
 log = logging.getLogger(__name__)
 
 
-def trouble_text(summary: dict) -> str | None:
+def trouble_text(summary: ledger.LedgerStatus) -> str | None:
     """'⚠ alerts: 2 dead letters (webhook 2) · 1 rejected change · see `shoplake alerts status`'."""
     dead = {sink: n["dead"] for sink, n in summary["sinks"].items() if n["dead"]}
     parts = []
@@ -26,12 +26,12 @@ def trouble_text(summary: dict) -> str | None:
         per_sink = ", ".join(f"{sink} {n}" for sink, n in sorted(dead.items()))
         total = sum(dead.values())
         parts.append(f"{total} dead letter{'s' if total != 1 else ''} ({per_sink})")
-    for key, what in (
-        ("rejected_changes", "rejected change"),
-        ("rejected_alerts", "rejected alert"),
+    for count, what in (
+        (summary["rejected_changes"], "rejected change"),
+        (summary["rejected_alerts"], "rejected alert"),
     ):
-        if summary[key]:
-            parts.append(f"{summary[key]} {what}{'s' if summary[key] != 1 else ''}")
+        if count:
+            parts.append(f"{count} {what}{'s' if count != 1 else ''}")
     if not parts:
         return None
     return "⚠ alerts: " + " · ".join(parts) + " · see `shoplake alerts status`"

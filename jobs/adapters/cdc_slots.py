@@ -1,6 +1,6 @@
 """What shoplake's replication slots hold back: one line per slot for ``shoplake status``.
 
-Both engines keep their slot across stops (the lite engine's ``shoplake_alerts_<db>``,
+Both engines keep their slot across stops (the python alert engine's ``shoplake_alerts_<db>``,
 Debezium's ``shoplake_dbz_<prefix>``), so a change made while the platform is stopped
 alerts at the next start. The price is WAL the server keeps for a slot nobody reads;
 ``max_slot_wal_keep_size`` (config/postgres/shoplake.conf) bounds it, and once a slot passes

@@ -30,17 +30,17 @@ import os
 import re
 import string
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from jobs.adapters.rest import Rest, RestError
 from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
+from jobs.waiting import settles, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -135,31 +135,32 @@ class ConnectError(ServiceUnavailable):
         self.status = status
 
 
-def rest(url: str, method: str = "GET", body: object = None, timeout: float = 10.0) -> Any:
-    """One call to Connect's REST API: the parsed JSON (None for an empty reply)."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
+def connect_api(settings: Settings, timeout: float = 10.0) -> Rest:
+    """The shared REST client on this installation's Connect worker."""
+    return Rest(
+        "Kafka Connect",
+        connect_url(settings),
+        hint="start it: shoplake services start --full",
+        timeout=timeout,
+    )
+
+
+def rest(settings: Settings, method: str, path: str, body: object = None) -> Any:
+    """One call to Connect's REST API: the parsed JSON (None for an empty reply).
+
+    An error status raises ``ConnectError`` (a ``ServiceUnavailable``: the CLI shows it as
+    one line); callers read its ``status`` for the answers they expect (404, 409).
+    """
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("message", exc.reason)
-        except (ValueError, AttributeError, OSError):
-            message = exc.reason
-        raise ConnectError(exc.code, str(message)) from exc
-    except (OSError, TimeoutError) as exc:
-        raise ServiceUnavailable(f"Kafka Connect at {url} does not answer ({exc})") from exc
-    return json.loads(raw) if raw else None
+        return connect_api(settings).call(method, path, body)
+    except RestError as exc:
+        raise ConnectError(exc.status, exc.message) from exc
 
 
 def status(settings: Settings) -> dict[str, Any] | None:
     """Connect's status of our connector (``connector.state``, ``tasks``), None when absent."""
     try:
-        found = rest(f"{connect_url(settings)}/connectors/{connector_name(settings)}/status")
+        found = rest(settings, "GET", f"/connectors/{connector_name(settings)}/status")
     except ConnectError as exc:
         if exc.status == 404:
             return None
@@ -210,9 +211,9 @@ def _slot_active(settings: Settings) -> bool | None:
 def drop_slot(settings: Settings, timeout_s: float = DROP_TIMEOUT_S) -> list[str]:
     """Drop our slot (once its reader let go, else end the reader) and our publication."""
     slot, dropped = slot_name(settings), []
-    deadline = time.monotonic() + timeout_s
-    while _slot_active(settings) and time.monotonic() < deadline:
-        time.sleep(0.2)  # the task closes its replication connection as Connect stops it
+    # the task closes its replication connection as Connect stops it; past the wait, the
+    # backend that still holds the slot is ended below
+    settles(lambda: not _slot_active(settings), timeout=timeout_s)
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         row = conn.execute(
             "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
@@ -240,44 +241,50 @@ def register(settings: Settings, timeout_s: float = REGISTER_TIMEOUT_S) -> dict[
     prepare_table(settings)
     _write_secret(settings)
     name, config = connector_name(settings), connector_config(settings)
-    url = f"{connect_url(settings)}/connectors/{name}/config"
     deadline = time.monotonic() + timeout_s
-    while True:
+    busy: list[ConnectError] = []
+
+    def accepted() -> bool:
         try:
-            rest(url, "PUT", dict(config))
-            break
+            rest(settings, "PUT", f"/connectors/{name}/config", dict(config))
         except ConnectError as exc:
             # 409: the worker is (re)joining its group; anything else is our mistake
-            if exc.status != 409 or time.monotonic() > deadline:
+            if exc.status != 409:
                 raise
-        time.sleep(0.5)
-    restarted = False
-    while True:
+            busy.append(exc)
+            return False
+        return True
+
+    # still busy at the deadline: the last 409 is the error
+    wait_for(accepted, timeout=timeout_s, every=0.5, error=lambda _: busy[-1])
+    restarted, state = False, "PENDING"
+
+    def streaming() -> dict[str, Any] | None:
+        nonlocal restarted, state
         found = status(settings)
         state, why = _state(found)
         if state == "FAILED" and not restarted:
             # e.g. its task died while Kafka was down: one restart of what failed, then it
             # resumes from its committed offset (the slot kept everything since)
             log.warning("Debezium connector %s failed (%s): restarting it", name, why)
-            rest(
-                f"{connect_url(settings)}/connectors/{name}/restart?includeTasks=true"
-                "&onlyFailed=true",
-                "POST",
-            )
+            rest(settings, "POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
             restarted = True
             time.sleep(2.0)  # the status shows FAILED until the restart is under way
-            continue
+            return None
         if state == "FAILED":
             raise ServiceUnavailable(f"Debezium connector {name} failed: {why}")
-        if state == "RUNNING" and _slot_active(settings):
-            assert found is not None
-            return found
-        if time.monotonic() > deadline:
-            raise ServiceUnavailable(
-                f"Debezium connector {name} not streaming after {timeout_s:.0f} s "
-                f"(state {state}); see {settings.data_path / 'services' / 'connect'}"
-            )
-        time.sleep(0.2)
+        return found if state == "RUNNING" and _slot_active(settings) else None
+
+    found = wait_for(
+        streaming,
+        timeout=max(deadline - time.monotonic(), 0.0),
+        error=lambda _: ServiceUnavailable(
+            f"Debezium connector {name} not streaming after {timeout_s:.0f} s "
+            f"(state {state}); see {settings.data_path / 'services' / 'connect'}"
+        ),
+    )
+    assert found is not None  # wait_for returns a truthy result (no stop event here)
+    return found
 
 
 def unregister(settings: Settings) -> list[str]:
@@ -285,7 +292,7 @@ def unregister(settings: Settings) -> list[str]:
     removed = []
     name = connector_name(settings)
     try:
-        rest(f"{connect_url(settings)}/connectors/{name}", "DELETE")
+        rest(settings, "DELETE", f"/connectors/{name}")
         removed.append(f"connector {name}")
     except ConnectError as exc:
         if exc.status != 404:

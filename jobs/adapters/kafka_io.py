@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -172,25 +170,6 @@ def subscribe(client: KafkaConsumer, topic: str) -> None:
             client.close(autocommit=False, timeout_ms=2000)
         raise
     client.subscribe([topic])
-
-
-def wait_for_messages(
-    client: KafkaConsumer,
-    done: Callable[[list[Message]], bool],
-    timeout_s: float = 30.0,
-    what: str = "messages",
-) -> list[Message]:
-    """Poll ``client`` until ``done(messages so far)``; TimeoutError after ``timeout_s``."""
-    got: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    while not done(got):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"{what}: not there after {timeout_s:.0f} s ({len(got)} read)")
-        batches = client.poll(timeout_ms=int(min(left, 1.0) * 1000))
-        for records in batches.values():
-            got.extend(records)
-    return got
 
 
 def close_quietly(*clients: KafkaConsumer | KafkaProducer | KafkaAdminClient) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -93,6 +94,11 @@ def _reason(exc: BaseException, dsn: str) -> str:
     return reason.replace(password, "***") if password else reason
 
 
+def failed(exc: BaseException, dsn: str) -> ServiceUnavailable:
+    """A database error as one clean line (``host:port/db``, never the password)."""
+    return ServiceUnavailable(f"PostgreSQL at {describe_dsn(dsn)} failed: {_reason(exc, dsn)}")
+
+
 def _password(dsn: str) -> str | None:
     try:
         password = conninfo_to_dict(dsn).get("password")
@@ -130,9 +136,7 @@ def session(dsn: str, *, autocommit: bool = False) -> Iterator[psycopg.Connectio
         try:
             yield conn
         except psycopg.Error as exc:
-            raise ServiceUnavailable(
-                f"PostgreSQL at {describe_dsn(dsn)} failed: {_reason(exc, dsn)}"
-            ) from exc
+            raise failed(exc, dsn) from exc
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -141,17 +145,6 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('shoplake.schema'))")
     conn.execute(SCHEMA_DDL)
     conn.commit()
-
-
-def row_counts(conn: psycopg.Connection) -> dict[str, int]:
-    """Exact row count of each source table."""
-    counts: dict[str, int] = {}
-    for name in TABLE_SCHEMAS:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
-        ).fetchone()
-        counts[name] = int(row[0]) if row else 0
-    return counts
 
 
 def nonempty(conn: psycopg.Connection) -> dict[str, bool]:
@@ -291,6 +284,15 @@ def _extract_column(col: str) -> str:
     return col
 
 
+def _day_condition(day: dt.date, tz: str) -> str:
+    start, end = day_window(day, tz)
+    lo, hi = f"'{start.isoformat()}'", f"'{end.isoformat()}'"
+    return (
+        f"((order_date >= {lo} AND order_date < {hi}) "
+        f"OR ({_UNDATED} AND {_PLACED_AT} >= {lo} AND {_PLACED_AT} < {hi}))"
+    )
+
+
 def orders_day_sql(day: dt.date, tz: str = "UTC") -> str:
     """``SELECT`` of one local day of orders (a range on the order_date index).
 
@@ -298,14 +300,83 @@ def orders_day_sql(day: dt.date, tz: str = "UTC") -> str:
     infinite, the day of its ``updated_at`` (else ``created_at``). The bounds are inlined
     because COPY takes no parameters; they are formatted from datetimes, never from user text.
     """
-    start, end = day_window(day, tz)
     cols = ", ".join(_extract_column(c) for c in ORDER_COLUMNS)
-    lo, hi = f"'{start.isoformat()}'", f"'{end.isoformat()}'"
+    return f"SELECT {cols} FROM orders WHERE {_day_condition(day, tz)}"
+
+
+def day_changes_sql(day: dt.date, tz: str, since_xid: int) -> str:
+    """One scan of the day: its rows whose version was written by a transaction numbered at
+    or after ``since_xid`` (32-bit), then one row of NULLs carrying the day's row count in
+    the extra last column."""
+    cols = ", ".join(_extract_column(c) for c in ORDER_COLUMNS)
+    nulls = ", ".join("NULL" for _ in ORDER_COLUMNS)
     return (
-        f"SELECT {cols} FROM orders "
-        f"WHERE (order_date >= {lo} AND order_date < {hi}) "
-        f"OR ({_UNDATED} AND {_PLACED_AT} >= {lo} AND {_PLACED_AT} < {hi})"
+        "WITH s AS (SELECT count(*) AS n, array_agg(o) FILTER "
+        f"(WHERE (o.xmin::text::bigint) >= {int(since_xid)}) AS changed "
+        f"FROM orders AS o WHERE {_day_condition(day, tz)}) "
+        f"SELECT {cols}, NULL::bigint FROM s, unnest(s.changed) AS orders "
+        f"UNION ALL SELECT {nulls}, n FROM s"
     )
+
+
+# ---- incremental reads of one day: what changed since a snapshot ----
+XID_EPOCH = 1 << 32  # xid8 = epoch * 2**32 + the 32-bit xid a row's xmin holds
+
+
+@dataclass(frozen=True)
+class DayChanges:
+    """The rows of a day written since a horizon, read in one snapshot.
+
+    ``rows``: every row version of the day created by a transaction at or after ``since``
+    (some already seen: re-reading is harmless, missing is not). ``total``: the day's row
+    count in the same snapshot, so that a caller can tell a deleted row (or one moved to
+    another day) by its count. ``horizon``: that snapshot's xmin, the next ``since``.
+    """
+
+    rows: pa.Table
+    total: int
+    horizon: int
+
+
+def snapshot_horizon(dsn: str) -> int:
+    """The xmin (xid8) of a snapshot taken now: every row version a later read cannot see
+    yet is written by a transaction numbered at or after it."""
+    with session(dsn) as conn:
+        row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+        conn.rollback()
+    assert row is not None
+    return int(row[0])
+
+
+def read_day_changes(
+    conn: psycopg.Connection, day: dt.date, tz: str, since: int
+) -> DayChanges | None:
+    """The day's rows written at or after ``since`` (a ``horizon``), their count, the new
+    horizon; None when the 32-bit transaction counter wrapped in between (read it all).
+
+    A row version's ``xmin`` is the transaction that wrote it. A transaction that was
+    running when the snapshot of ``since`` was taken, or started later, has an id at or
+    above that snapshot's xmin, so filtering on ``xmin >= since`` finds every version the
+    previous read could not see. ``conn`` is an autocommit connection, kept between runs
+    (no login per run).
+    """
+    assert conn.autocommit, "read_day_changes runs its own transaction"
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # the first query takes the snapshot: horizon, count and rows all come from it
+        row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+        assert row is not None
+        horizon = int(row[0])
+        if horizon // XID_EPOCH != since // XID_EPOCH:
+            return None
+        buf = io.BytesIO()
+        for block in copy_out(conn, day_changes_sql(day, tz, since % XID_EPOCH)):
+            buf.write(block)
+    table = pacsv.read_csv(pa.BufferReader(buf.getbuffer()), _READ_N, _PARSE, _CONVERT_N)
+    total = pc.drop_null(table[_DAY_COUNT])
+    assert len(total) == 1, "the day's count row is missing"
+    changed = table.filter(pc.is_null(table[_DAY_COUNT])).drop_columns([_DAY_COUNT])
+    return DayChanges(changed.cast(ORDERS_SCHEMA), int(total[0].as_py()), horizon)
 
 
 def unplaceable_orders(conn: psycopg.Connection, limit: int = 5) -> tuple[int, list[str]]:
@@ -350,6 +421,17 @@ _PARSE = pacsv.ParseOptions(newlines_in_values=True)
 _CONVERT = pacsv.ConvertOptions(
     column_types=ORDERS_SCHEMA,
     # PostgreSQL's CSV writes NULL as a bare empty field and '' as "": only the former is null
+    strings_can_be_null=True,
+    quoted_strings_can_be_null=False,
+    null_values=[""],
+)
+
+
+# day_changes_sql's output: the orders columns and the day's count in the last one
+_DAY_COUNT = "_day_count"
+_READ_N = pacsv.ReadOptions(column_names=[*ORDER_COLUMNS, _DAY_COUNT], block_size=16 << 20)
+_CONVERT_N = pacsv.ConvertOptions(
+    column_types=pa.schema([*ORDERS_SCHEMA, pa.field(_DAY_COUNT, pa.int64())]),
     strings_can_be_null=True,
     quoted_strings_can_be_null=False,
     null_values=[""],

@@ -12,6 +12,7 @@ from typing import Any
 import trino
 from trino.exceptions import TrinoExternalError, TrinoQueryError, TrinoUserError
 
+from jobs.adapters.rest import Rest, RestError
 from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
 
@@ -36,14 +37,11 @@ def url(settings: Settings) -> str:
 
 def answering(settings: Settings, timeout: float = 2.0) -> bool:
     """Whether a Trino of this installation (its host and port) is up and past its start."""
-    import json
-    import urllib.request
-
     try:
-        with urllib.request.urlopen(f"{url(settings)}/v1/info", timeout=timeout) as resp:
-            return json.load(resp).get("starting") is False
-    except (OSError, ValueError):
+        info = Rest("Trino", url(settings), timeout=timeout).get("/v1/info")
+    except (ServiceUnavailable, RestError):
         return False
+    return isinstance(info, dict) and info.get("starting") is False
 
 
 # ---- the client

@@ -8,11 +8,11 @@ UTF-16 code units, as Telegram does, so emoji count twice).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
-A = TypeVar("A", bound=Mapping[str, Any])
+from jobs.domain.alert import Alert
 
 TELEGRAM_LIMIT = 4096  # characters per sendMessage text
 FIELD_MAX = 200  # characters of one value shown (ids, names, messages)
@@ -50,43 +50,42 @@ def money(value: Any) -> str:
         return clean(value)
 
 
-def short_id(alert: Mapping[str, Any]) -> str:
-    return clean(alert.get("alert_id", ""))[:12]
+def short_id(alert: Alert) -> str:
+    return clean(alert.alert_id or "")[:12]
 
 
-def _field(alert: Mapping[str, Any], name: str) -> str:
-    value = alert.get(name)
+def _shown(value: Any) -> str:
     return clean(value) if value not in (None, "") else "-"
 
 
-def one_alert(alert: Mapping[str, Any]) -> str:
+def one_alert(alert: Alert) -> str:
     """The full text of a single alert: rule, order, customer, amounts, reason, id."""
-    icon = _ICONS.get(str(alert.get("severity")), "🔔")
-    at = alert.get("source_ts") or alert.get("detected_at")
+    icon = _ICONS.get(str(alert.severity), "🔔")
+    at = alert.source_ts or alert.detected_at
     return "\n".join(
         [
-            f"{icon} {_field(alert, 'alert_type')} ({_field(alert, 'severity')})",
-            f"Order {_field(alert, 'order_id')} · customer {_field(alert, 'customer_id')}",
-            f"Product: {_field(alert, 'product_name')}",
-            f"Total {money(alert.get('total'))} · qty {_field(alert, 'quantity')}"
-            f" · price {money(alert.get('price'))}",
-            clean(alert.get("message", ""), 4 * FIELD_MAX),
+            f"{icon} {_shown(alert.alert_type)} ({_shown(alert.severity)})",
+            f"Order {_shown(alert.order_id)} · customer {_shown(alert.customer_id)}",
+            f"Product: {_shown(alert.product_name)}",
+            f"Total {money(alert.total)} · qty {_shown(alert.quantity)}"
+            f" · price {money(alert.price)}",
+            clean(alert.message or "", 4 * FIELD_MAX),
             f"at {clean(at)} · id {short_id(alert)}",
         ]
     )
 
 
-def compact_line(alert: Mapping[str, Any]) -> str:
+def compact_line(alert: Alert) -> str:
     """One line per alert, for bursts batched into one message."""
-    icon = _ICONS.get(str(alert.get("severity")), "🔔")
+    icon = _ICONS.get(str(alert.severity), "🔔")
     return (
-        f"{icon} {_field(alert, 'alert_type')} · order {_field(alert, 'order_id')}"
-        f" · cust {_field(alert, 'customer_id')} · total {money(alert.get('total'))}"
-        f" · qty {_field(alert, 'quantity')} · id {short_id(alert)}"
+        f"{icon} {_shown(alert.alert_type)} · order {_shown(alert.order_id)}"
+        f" · cust {_shown(alert.customer_id)} · total {money(alert.total)}"
+        f" · qty {_shown(alert.quantity)} · id {short_id(alert)}"
     )
 
 
-def message_text(alerts: Sequence[Mapping[str, Any]], note: str | None = None) -> str:
+def message_text(alerts: Sequence[Alert], note: str | None = None) -> str:
     """One message for one alert or a burst of them (``plan_messages`` keeps bursts within
     the limit; a single alert is cut to it)."""
     head = [note] if note else []
@@ -96,11 +95,11 @@ def message_text(alerts: Sequence[Mapping[str, Any]], note: str | None = None) -
 
 
 def plan_messages(
-    alerts: Sequence[A], note: str | None = None, limit: int = TELEGRAM_LIMIT
-) -> list[list[A]]:
+    alerts: Sequence[Alert], note: str | None = None, limit: int = TELEGRAM_LIMIT
+) -> list[list[Alert]]:
     """Split a burst into groups whose message text fits in one chat message each."""
-    groups: list[list[A]] = []
-    current: list[A] = []
+    groups: list[list[Alert]] = []
+    current: list[Alert] = []
     for alert in alerts:
         if current and text_length(message_text([*current, alert], note)) > limit:
             groups.append(current)

@@ -1,4 +1,4 @@
-"""Debezium-style change events: the envelope, its unwrapped row, and exact value conversion."""
+"""Debezium-style change events: the envelope and exact value conversion."""
 
 from __future__ import annotations
 
@@ -85,32 +85,13 @@ def envelope(
     }
 
 
-def unwrap(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The flattened row, as Debezium's ExtractNewRecordState (``add.fields=op,lsn,source.ts_ms``).
-
-    Deletes give the ``before`` row with ``__deleted = "true"``.
-    """
-    op, source = event.get("op"), event.get("source") or {}
-    row = event.get("before") if op == "d" else event.get("after")
-    if row is None:
-        return None
-    flat = dict(row)
-    flat.update(
-        {
-            "__op": op,
-            "__lsn": source.get("lsn"),
-            "__source_ts_ms": source.get("ts_ms"),
-            "__deleted": "true" if op == "d" else "false",
-        }
-    )
-    return flat
-
-
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)  # decimal.handling.mode=string: exact, never base64
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, Mapping):  # a record such as an Alert: its JSON object
+        return dict(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 

@@ -99,13 +99,27 @@ def regional_stats(rows: DuckDBPyRelation, day: dt.date) -> DuckDBPyRelation:
     return gold.regional_performance(rows, day).project("* EXCLUDE (date)")
 
 
+LOCAL_HOUR = "_local_hour"
+
+
+def with_local_hour(rows: DuckDBPyRelation, tz: str) -> DuckDBPyRelation:
+    """``rows`` plus the local hour of ``tz`` each was ordered in (``_local_hour``): kept with
+    rows that stay in memory between runs, so a run does not convert every timestamp again."""
+    zone = tz.replace("'", "''")
+    return rows.project(f"*, CAST(hour(timezone('{zone}', order_date)) AS INTEGER) AS {LOCAL_HOUR}")
+
+
 def hourly_stats(rows: DuckDBPyRelation, tz: str) -> DuckDBPyRelation:
     """Orders and revenue per local hour of ``tz`` (only hours with orders)."""
-    zone = tz.replace("'", "''")
+    return hourly_by_local_hour(with_local_hour(rows, tz))
+
+
+def hourly_by_local_hour(rows: DuckDBPyRelation) -> DuckDBPyRelation:
+    """``hourly_stats`` of rows that carry their ``_local_hour`` already."""
     return rows.query(
         "rows",
         f"""
-        SELECT CAST(hour(timezone('{zone}', order_date)) AS INTEGER) AS hour,
+        SELECT {LOCAL_HOUR} AS hour,
                count(*) AS order_count, CAST(sum(total) AS {gold.MONEY}) AS revenue
         FROM rows GROUP BY ALL ORDER BY hour
         """,

@@ -3,7 +3,7 @@
 The job reads Debezium envelopes of ``public.orders`` from Kafka and writes one alert
 record per newly broken rule, field for field what ``rules.alerts_for_change`` builds
 (``detected_at`` aside, which is each engine's processing time). Pure: the use case in
-``jobs.flink_alerts`` feeds it the settings' values and ships the statements to PyFlink.
+``jobs.alerts.flink_job`` feeds it the settings' values and ships the statements to PyFlink.
 """
 
 from __future__ import annotations

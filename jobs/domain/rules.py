@@ -2,7 +2,7 @@
 
 Adding a rule: append a ``Rule`` to ``RULES`` (name, severity, condition, message) and, if it
 needs a threshold, add it to ``thresholds`` and ``Settings.alert_params``. The same rule is
-evaluated here (lite engine) and compiled by ``to_sql`` for the full profile (Flink SQL).
+evaluated here (python engine) and compiled by ``to_sql`` for the full profile (Flink SQL).
 A rule fires on an insert, or on an update whose ``before`` row did not already break it.
 """
 
@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+
+from jobs.domain.alert import ALERT_FIELDS as ALERT_FIELDS  # the record's fields, re-exported
+from jobs.domain.alert import Alert
 
 CmpOp = Literal["gt", "ge", "lt", "le", "eq", "ne"]
 _SQL_OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "=", "ne": "<>"}
@@ -51,11 +54,6 @@ class Rule:
     severity: Literal["critical", "high", "medium", "low"]
     condition: Cmp
     message: str  # str.format template over the row's fields and the params
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        terms = (self.condition.left, self.condition.right)
-        return tuple(t.name for t in terms if isinstance(t, Col))
 
 
 RULES: tuple[Rule, ...] = (
@@ -179,23 +177,6 @@ def to_sql(cond: Cmp, params: Mapping[str, Decimal], row: str = "") -> str:
 
 
 # ---------------------------------------------------------------- alert records
-ALERT_FIELDS = (
-    "alert_id",
-    "alert_type",
-    "severity",
-    "order_id",
-    "customer_id",
-    "product_name",
-    "total",
-    "quantity",
-    "price",
-    "detected_at",
-    "source_ts",
-    "message",
-    "source_lsn",
-)
-
-
 def alert_id(order_id: Any, rule: str, lsn: int) -> str:
     """Deterministic id: the same change seen twice (a replay after a crash) gives the same id."""
     return hashlib.sha256(f"{order_id}|{rule}|{lsn}".encode()).hexdigest()[:32]
@@ -225,7 +206,7 @@ def alerts_for_change(
     params: Mapping[str, Decimal],
     detected_at: dt.datetime,
     rules: tuple[Rule, ...] = RULES,
-) -> list[dict]:
+) -> list[Alert]:
     """One alert record per rule newly broken by this change event (Debezium envelope)."""
     op, before, after = event.get("op", ""), event.get("before"), event.get("after")
     source = event.get("source") or {}
@@ -238,20 +219,20 @@ def alerts_for_change(
     fields = _Blank({k: _plain(v) for k, v in after.items()})
     fields.update({k: str(v) for k, v in params.items()})
     return [
-        {
-            "alert_id": alert_id(after.get("order_id"), rule.name, lsn),
-            "alert_type": rule.name,
-            "severity": rule.severity,
-            "order_id": after.get("order_id"),
-            "customer_id": after.get("customer_id"),
-            "product_name": after.get("product_name"),
-            "total": _plain(after.get("total")),
-            "quantity": _plain(after.get("quantity")),
-            "price": _plain(after.get("price")),
-            "detected_at": detected_at.astimezone(dt.UTC).isoformat(timespec="milliseconds"),
-            "source_ts": source_ts,
-            "message": rule.message.format_map(fields),
-            "source_lsn": lsn,
-        }
+        Alert(
+            alert_id=alert_id(after.get("order_id"), rule.name, lsn),
+            alert_type=rule.name,
+            severity=rule.severity,
+            order_id=after.get("order_id"),
+            customer_id=after.get("customer_id"),
+            product_name=after.get("product_name"),
+            total=_plain(after.get("total")),
+            quantity=_plain(after.get("quantity")),
+            price=_plain(after.get("price")),
+            detected_at=detected_at.astimezone(dt.UTC).isoformat(timespec="milliseconds"),
+            source_ts=source_ts,
+            message=rule.message.format_map(fields),
+            source_lsn=lsn,
+        )
         for rule in broken
     ]

@@ -1,7 +1,7 @@
 """Submit the alert job to a Flink cluster: run inside PyFlink's own venv, not shoplake's.
 
 Usage: ``<pyflink venv>/bin/python alert_job.py SPEC.json``. The spec (written by
-``jobs.flink_alerts``) holds the Flink configuration, the DDL statements and the INSERT,
+``jobs.alerts.flink_job``) holds the Flink configuration, the DDL statements and the INSERT,
 already compiled from the rules in shoplake's venv: this program imports only the standard
 library and pyflink, since the PyFlink venv has none of shoplake's dependencies. It prints
 ``{"job_id": ...}`` and exits; the job keeps running on the cluster.

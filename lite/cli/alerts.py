@@ -6,16 +6,26 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+if TYPE_CHECKING:
+    from jobs.alerts.ledger.postgres import LedgerStatus
+
+from jobs.alerts import Engine
+
 alerts_app = typer.Typer(
-    help="CDC of orders -> alert rules -> Telegram, webhook, console (lite or Flink engine)."
+    help="CDC of orders -> alert rules -> Telegram, webhook, console (python or Flink engine)."
 )
 
 
-@alerts_app.command("run")
+def _old_engine_name(token: str) -> str:
+    """``--engine lite`` (the python engine's old name) still works; help shows the new one."""
+    return Engine.PYTHON.value if token == "lite" else token
+
+
+@alerts_app.command("run", context_settings={"token_normalize_func": _old_engine_name})
 def run(
     console: Annotated[
         bool,
@@ -23,53 +33,43 @@ def run(
             "--console/--no-console", help="also print alerts (default: only without Telegram)"
         ),
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="console lines: text or json")] = "text",
+    fmt: Annotated[
+        Literal["text", "json"], typer.Option("--format", help="console lines: text or json")
+    ] = "text",
     lake: Annotated[bool, typer.Option("--lake/--no-lake", help="append to gold/alerts")] = True,
-    slot: Annotated[str | None, typer.Option(help="replication slot name (lite engine)")] = None,
+    slot: Annotated[str | None, typer.Option(help="replication slot name (python engine)")] = None,
     engine: Annotated[
-        str,
+        Engine,
         typer.Option(
-            help="lite: read PostgreSQL's changes and evaluate the rules here; "
-            "flink: deliver the Flink job's alerts from the alerts topic"
+            help="python: read PostgreSQL's changes and evaluate the rules in this process; "
+            "flink: deliver the alerts the Flink SQL job writes to the alerts topic"
         ),
-    ] = "lite",
+    ] = Engine.PYTHON,
     group: Annotated[
         str | None,
         typer.Option(help="Kafka consumer group (flink engine; default shoplake-alert-delivery)"),
     ] = None,
 ) -> None:
     """Stream order changes, evaluate the rules, deliver each alert once (Ctrl-C stops)."""
-    from jobs import alerts
+    from jobs import alert_engines as engines
     from jobs.errors import UsageError
     from lite.cli.common import load_settings as _settings
 
-    if fmt not in ("text", "json"):
-        raise UsageError(f"--format: unknown format '{fmt}' (choose text, json)")
-    if engine not in ("lite", "flink"):
-        raise UsageError(f"--engine: unknown engine '{engine}' (choose lite, flink)")
-    if engine == "lite" and group is not None:
-        raise UsageError("--group is for --engine flink (the lite engine reads a slot)")
-    if engine == "flink" and slot is not None:
-        raise UsageError("--slot is for --engine lite (the flink engine reads Kafka)")
+    if engine is Engine.PYTHON and group is not None:
+        raise UsageError("--group is for --engine flink (the python engine reads a slot)")
+    if engine is Engine.FLINK and slot is not None:
+        raise UsageError("--slot is for --engine python (the flink engine reads Kafka)")
     settings = _settings()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    sinks = alerts.build_sinks(
-        settings,
-        stop,
-        console=console or None,
-        console_fmt="json" if fmt == "json" else "text",
-        lake=lake,
-    )
-    if engine == "flink":
-        from jobs import alerts_kafka
-
+    sinks = engines.build_sinks(settings, stop, console=console or None, console_fmt=fmt, lake=lake)
+    if engine is Engine.FLINK:
         # kafka-python logs every failed reconnect at ERROR; the delivery says it in one line
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
-        alerts_kafka.run_delivery(settings, stop, sinks, group=group, retry_every=5.0)
+        engines.run_flink(settings, stop, sinks, group=group, retry_every=5.0)
     else:
-        alerts.run_alerts(settings, stop, sinks, slot=slot, reconnect_every=5.0)
+        engines.run_python(settings, stop, sinks, slot=slot, reconnect_every=5.0)
     print("alerts stopped", flush=True)
 
 
@@ -79,10 +79,10 @@ def reset(
     slot: Annotated[str | None, typer.Option(help="replication slot name")] = None,
 ) -> None:
     """Drop the replication slot and publication (and with --ledger the delivery ledger)."""
-    from jobs import alerts
+    from jobs import alert_engines as engines
     from lite.cli.common import load_settings as _settings
 
-    dropped = alerts.reset(_settings(), slot, purge_ledger=ledger)
+    dropped = engines.reset(_settings(), slot, purge_ledger=ledger)
     print("dropped " + ", ".join(dropped) if dropped else "nothing to drop")
 
 
@@ -93,22 +93,21 @@ def status(
     """Deliveries per sink (delivered, pending, dead), dead letters and set-aside changes."""
     import psycopg
 
-    from jobs.adapters import ledger
-    from jobs.alerts import check_database
+    from jobs.alerts.ledger import postgres as ledger
     from lite.cli.common import load_settings as _settings
 
     settings = _settings()
-    check_database(settings)
+    ledger.check_database(settings.dsn)
     with psycopg.connect(settings.dsn) as conn:
         summary = ledger.status(conn, recent=recent)
     for line in status_lines(summary):
         print(line)
 
 
-def status_lines(summary: dict) -> list[str]:
+def status_lines(summary: LedgerStatus) -> list[str]:
     """The status as text; sinks are named by where they are configured, never by URL."""
-    from jobs.adapters.alert_sinks.base import WHERE
-    from jobs.alerts import lsn_text
+    from jobs.alerts.model import lsn_text
+    from jobs.alerts.sinks.base import WHERE
 
     if not summary["sinks"] and not summary["rejected_changes"] and not summary["rejected_alerts"]:
         return ["no alerts recorded yet"]
@@ -145,12 +144,11 @@ def retry_dead(
     """Send dead letters again (e.g. after fixing the chat id or the webhook)."""
     import psycopg
 
-    from jobs.adapters import ledger
-    from jobs.alerts import check_database
+    from jobs.alerts.ledger import postgres as ledger
     from lite.cli.common import load_settings as _settings
 
     settings = _settings()
-    check_database(settings)
+    ledger.check_database(settings.dsn)
     with psycopg.connect(settings.dsn) as conn:
         ledger.ensure_schema(conn)
         count = ledger.retry_dead(conn, sink)

@@ -10,7 +10,7 @@ flink_app = typer.Typer(help="The Flink alert job: cdc.public.orders -> rules ->
 @flink_app.command("submit")
 def submit() -> None:
     """Submit the alert job and wait until it runs (does nothing when it already runs)."""
-    from jobs import flink_alerts
+    from jobs.alerts import flink_job as flink_alerts
     from lite.cli.common import load_settings as _settings
     from lite.services.flink.service import runtime as flink_runtime
 
@@ -28,7 +28,7 @@ def submit() -> None:
 @flink_app.command("cancel")
 def cancel() -> None:
     """Cancel the alert job (its Kafka offsets stay committed; its checkpoints are deleted)."""
-    from jobs import flink_alerts
+    from jobs.alerts import flink_job as flink_alerts
     from lite.cli.common import load_settings as _settings
     from lite.services.flink.service import runtime as flink_runtime
 
@@ -40,7 +40,7 @@ def cancel() -> None:
 @flink_app.command("status")
 def status() -> None:
     """The alert job's runs on the cluster, newest first, with their checkpoints."""
-    from jobs import flink_alerts
+    from jobs.alerts import flink_job as flink_alerts
     from lite.cli.common import load_settings as _settings
 
     settings = _settings()

@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from jobs.adapters.debezium import connect_url, rest
+from jobs.adapters.debezium import connect_api, connect_url
+from jobs.adapters.rest import RestError
 from jobs.errors import ServiceUnavailable
 from lite.services import engines, maven
 from lite.services.base import Service
@@ -125,9 +126,9 @@ class KafkaConnect(Service):
     def healthy(self) -> bool:
         """The REST API answers and lists Debezium's PostgreSQL connector among its plugins."""
         try:
-            info = rest(f"{self.url}/", timeout=2)
-            plugins = rest(f"{self.url}/connector-plugins", timeout=2)
-        except (ServiceUnavailable, ValueError):
+            api = connect_api(self.settings, timeout=2)
+            info, plugins = api.get("/"), api.get("/connector-plugins")
+        except (ServiceUnavailable, RestError):
             return False
         return (
             isinstance(info, dict)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from jobs.adapters import ledger
+from jobs.alerts.ledger import postgres as ledger
 from jobs.settings import Settings
 from tests.e2e.test_dashboard_browser import browser, dashboard_url, settings  # noqa: F401
 from web.alerts_health import AlertsHealth

@@ -20,9 +20,9 @@ from kafka.errors import KafkaConnectionError
 from kafka.structs import TopicPartition
 from pydantic import SecretStr
 
-from jobs import alerts
+from jobs import alert_engines as alerts
 from jobs.adapters import kafka_io
-from jobs.adapters.alert_sinks.telegram import IN_DOUBT_NOTE
+from jobs.alerts.sinks.telegram import IN_DOUBT_NOTE
 from jobs.domain.change_events import to_json
 from jobs.settings import Settings
 from tests.support.alert_topic import (
@@ -291,7 +291,7 @@ def private_broker(pg_settings: Settings, tmp_path) -> Iterator[Settings]:
 def test_a_lost_broker_is_retried_with_a_log_line_and_the_stream_resumes(
     private_broker: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jobs import alerts_kafka
+    from jobs.alerts.sources import flink_topic as alerts_kafka
     from lite.services import manager
 
     settings, sink = private_broker, MemorySink()
@@ -321,7 +321,7 @@ def test_a_lost_broker_is_retried_with_a_log_line_and_the_stream_resumes(
 
 def first_consumer_is(stand_in: object, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The delivery's first consumer is ``stand_in``, the later ones real; what it opened."""
-    from jobs import alerts_kafka
+    from jobs.alerts.sources import flink_topic as alerts_kafka
 
     real = alerts_kafka.open_consumer
     opened: list[object] = []
@@ -356,7 +356,7 @@ class StuckConsumer:
 def test_a_hung_kafka_client_is_closed_by_the_watchdog_and_replaced(
     delivery: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jobs import alerts_kafka
+    from jobs.alerts.sources import flink_topic as alerts_kafka
 
     stuck = StuckConsumer()
     opened = first_consumer_is(stuck, monkeypatch)  # it hangs
@@ -442,7 +442,7 @@ def test_a_stalled_consumer_is_reopened(
     assigned: bool,
     reason: str,
 ) -> None:
-    from jobs import alerts_kafka
+    from jobs.alerts.sources import flink_topic as alerts_kafka
 
     idle = IdleConsumer(delivery.alerts_topic, assigned)
     opened = first_consumer_is(idle, monkeypatch)  # it stalls
@@ -468,7 +468,7 @@ def test_the_consumer_joins_knowing_its_partitions(
     """Without the metadata fetched before subscribing, every first join here assigned nothing
     ("No partition metadata for topic") and needed a rejoin, which under CPU load sometimes
     never came (9 of 60 joins stalled)."""
-    from jobs import alerts_kafka
+    from jobs.alerts.sources import flink_topic as alerts_kafka
 
     caplog.set_level("WARNING", logger="kafka")
     for _ in range(3):

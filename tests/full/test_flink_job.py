@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from jobs import flink_alerts
 from jobs.adapters import kafka_io
+from jobs.alerts import flink_job as flink_alerts
 from jobs.domain import change_events, rules
 from jobs.settings import Settings
 from lite.services.flink.service import JobManager, runtime
 from tests.support.alerts_runner import wait_for
+from tests.support.kafka_read import wait_for_messages
 
 pytestmark = pytest.mark.integration
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
@@ -126,8 +127,9 @@ def expected_alerts(events: list[dict[str, Any]], settings: Settings) -> dict[st
     out: dict[str, dict] = {}
     for event in events:
         for alert in rules.alerts_for_change(event, params, now):
-            alert.pop("detected_at")
-            out[alert["alert_id"]] = alert
+            record = dict(alert)  # the record as JSON, to compare with the topic's
+            record.pop("detected_at")
+            out[record["alert_id"]] = record
     return out
 
 
@@ -148,7 +150,7 @@ def read_alerts(settings: Settings, done_ids: set[str], timeout: float = 90.0) -
     """Alert messages until every id in ``done_ids`` has arrived."""
     consumer = kafka_io.consumer(settings, settings.alerts_topic, None)
     try:
-        return kafka_io.wait_for_messages(
+        return wait_for_messages(
             consumer,
             lambda msgs: done_ids <= {m.value["alert_id"] for m in msgs},
             timeout_s=timeout,

@@ -12,6 +12,7 @@ import pytest
 from jobs.adapters import debezium, kafka_io
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
+from tests.support.kafka_read import wait_for_messages
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def _source_rows(settings: Settings) -> dict[str, tuple[Any, ...]]:
 def _events(settings: Settings, count: int) -> list[Any]:
     consumer = kafka_io.consumer(settings, settings.cdc_topic, group=None)
     try:
-        return kafka_io.wait_for_messages(
+        return wait_for_messages(
             consumer, lambda got: len(got) >= count, timeout_s=60, what=settings.cdc_topic
         )
     finally:

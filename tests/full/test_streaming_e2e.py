@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobs import flink_alerts
 from jobs.adapters import kafka_io
+from jobs.alerts import flink_job as flink_alerts
 from jobs.settings import Settings
 from lite.services import manager, proc
 from lite.services.flink.service import runtime

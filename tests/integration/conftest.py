@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobs import alerts
+from jobs import alert_engines as alerts
 from jobs.settings import Settings
 from tests.support.alerts_runner import prepare_source
 

@@ -18,8 +18,8 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import alerts
-from jobs.adapters.alert_sinks.telegram import IN_DOUBT_NOTE
+from jobs import alert_engines as alerts
+from jobs.alerts.sinks.telegram import IN_DOUBT_NOTE
 from tests.support.alerts_runner import insert_orders, prepare_source, wait_for
 from tests.support.telegram_standin import TelegramStandIn
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from jobs import alerts
-from jobs.adapters import cdc_pg
+from jobs import alert_engines as alerts
+from jobs.alerts.sources import pg_slot as cdc_pg
 from jobs.settings import Settings
 from tests.support.alerts_runner import (
     MemorySink,
@@ -127,7 +127,8 @@ def test_setup_is_idempotent_and_reset_drops_everything(source):
 def test_ledger_schema_never_shadows_the_source_tables(pg_settings: Settings) -> None:
     """The native role is called shoplake: a schema of that name would come first in
     PostgreSQL's default search_path ("$user", public) and capture CREATE TABLE orders."""
-    from jobs.adapters import ledger, source_db
+    from jobs.adapters import source_db
+    from jobs.alerts.ledger import postgres as ledger
 
     with psycopg.connect(pg_settings.dsn) as conn:
         ledger.ensure_schema(conn)

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from jobs import alerts
-from jobs.adapters import ledger
+from jobs import alert_engines as alerts
+from jobs.alerts.ledger import postgres as ledger
 from jobs.domain.rules import RULES, newly_broken
 from tests.conftest import _with_dbname
 from tests.support.alerts_runner import (

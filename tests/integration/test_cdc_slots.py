@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.adapters import cdc_pg, cdc_slots, source_db
+from jobs.adapters import cdc_slots, source_db
+from jobs.alerts.sources import pg_slot as cdc_pg
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.integration

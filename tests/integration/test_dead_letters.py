@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobs.adapters import ledger
-from jobs.adapters.alert_sinks.telegram import TelegramSink
-from jobs.adapters.alert_sinks.webhook import WebhookSink
+from jobs.alerts.ledger import postgres as ledger
+from jobs.alerts.sinks.telegram import TelegramSink
+from jobs.alerts.sinks.webhook import WebhookSink
 from jobs.domain.alert_format import TELEGRAM_LIMIT
 from tests.support.alerts_runner import insert_orders, running_alerts, wait_for
 from tests.support.telegram_standin import TelegramStandIn

@@ -8,8 +8,8 @@ import threading
 import psycopg
 import pytest
 
-from jobs import alerts
-from jobs.adapters import ledger
+from jobs.alerts import delivery
+from jobs.alerts.ledger import postgres as ledger
 from jobs.settings import Settings
 from tests.support.alert_topic import alert_records
 from tests.support.alerts_runner import MemorySink, wait_for
@@ -45,10 +45,12 @@ def test_a_second_delivery_process_stands_by_and_takes_over(
         ledger.ensure_schema(conn)
     first_stop, second_stop = threading.Event(), threading.Event()
     first_sink, second_sink = MemorySink(), MemorySink()
-    (first,) = alerts.start_workers(pg_settings.dsn, [first_sink], first_stop)
+    (first,) = delivery.start_workers(ledger.PgLedger(pg_settings.dsn), [first_sink], first_stop)
     try:
         wait_for(lambda: holders(pg_settings) == 1, 30, "the first worker's sink lock")
-        (second,) = alerts.start_workers(pg_settings.dsn, [second_sink], second_stop)
+        (second,) = delivery.start_workers(
+            ledger.PgLedger(pg_settings.dsn), [second_sink], second_stop
+        )
         wait_for(lambda: "standing by" in caplog.text, 30, "the second worker standing by")
 
         early = set()

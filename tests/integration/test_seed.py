@@ -10,6 +10,7 @@ from jobs import seed as seed_job
 from jobs.adapters import source_db
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
+from tests.support.source_counts import row_counts
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,7 @@ END = dt.date(2024, 5, 3)
 
 def counts(settings: Settings) -> dict[str, int]:
     with source_db.session(settings.dsn) as conn:
-        return source_db.row_counts(conn)
+        return row_counts(conn)
 
 
 def test_seed_loads_what_it_reports(pg_settings: Settings) -> None:

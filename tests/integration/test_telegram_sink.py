@@ -9,9 +9,10 @@ import time
 import psycopg
 import pytest
 
-from jobs import alerts
-from jobs.adapters.alert_sinks import DeliveryError
-from jobs.adapters.alert_sinks.telegram import TelegramSink
+from jobs import alert_engines as alerts
+from jobs.alerts.sinks import DeliveryError
+from jobs.alerts.sinks.telegram import TelegramSink
+from jobs.domain.alert import Alert
 from tests.support.alerts_runner import insert_orders, prepare_source, running_alerts, wait_for
 from tests.support.telegram_standin import TelegramStandIn
 
@@ -20,21 +21,23 @@ TOKEN = "123456:TEST-token-never-logged"
 
 
 def alert(i=1):
-    return {
-        "alert_id": f"{i:032x}",
-        "alert_type": "NEGATIVE_PRICE",
-        "severity": "high",
-        "order_id": f"O{i}",
-        "customer_id": "C",
-        "product_name": "P",
-        "total": "-1",
-        "quantity": 1,
-        "price": "-1",
-        "message": "Price -1 is negative",
-        "source_ts": "2026-01-01T00:00:00+00:00",
-        "detected_at": "x",
-        "source_lsn": i,
-    }
+    return Alert.from_record(
+        {
+            "alert_id": f"{i:032x}",
+            "alert_type": "NEGATIVE_PRICE",
+            "severity": "high",
+            "order_id": f"O{i}",
+            "customer_id": "C",
+            "product_name": "P",
+            "total": "-1",
+            "quantity": 1,
+            "price": "-1",
+            "message": "Price -1 is negative",
+            "source_ts": "2026-01-01T00:00:00+00:00",
+            "detected_at": "x",
+            "source_lsn": i,
+        }
+    )
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from jobs.adapters.alert_sinks.webhook import WebhookSink
+from jobs.alerts.sinks.webhook import WebhookSink
 from jobs.domain.rules import ALERT_FIELDS, alerts_for_change
 from jobs.settings import Settings
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from jobs import alerts_kafka
+from jobs import alert_engines as engines
 from jobs.adapters import kafka_io
-from jobs.adapters.alert_sinks import Sink
+from jobs.alerts.sinks import Sink
 from jobs.domain.change_events import envelope, to_json
 from jobs.domain.rules import alerts_for_change
 from jobs.settings import Settings
@@ -93,5 +93,5 @@ def send_raw(
 @contextmanager
 def delivering(settings: Settings, sinks: list[Sink], **kw: Any) -> Iterator[threading.Event]:
     """Run the Kafka delivery in a thread; stop it (and surface its errors) on exit."""
-    with in_background(lambda stop: alerts_kafka.run_delivery(settings, stop, sinks, **kw)) as stop:
+    with in_background(lambda stop: engines.run_flink(settings, stop, sinks, **kw)) as stop:
         yield stop

@@ -12,10 +12,10 @@ from typing import Any
 
 import psycopg
 
-from jobs import alerts
+from jobs import alert_engines as engines
 from jobs.adapters import source_db
-from jobs.adapters.alert_sinks import Sink
-from jobs.adapters.alert_sinks.console import ConsoleSink
+from jobs.alerts.sinks import Sink
+from jobs.alerts.sinks.console import ConsoleSink
 from jobs.settings import Settings
 
 
@@ -77,7 +77,7 @@ def running_alerts(settings: Settings, sinks: list[Sink], **kw: Any) -> Iterator
         wait_for(lambda: slot_active(settings) or bool(errors), 20, "the slot to become active")
 
     with in_background(
-        lambda stop: alerts.run_alerts(settings, stop, sinks, **kw), started
+        lambda stop: engines.run_python(settings, stop, sinks, **kw), started
     ) as stop:
         yield stop
 

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from jobs.domain.alert import Alert
 from jobs.domain.alert_format import TELEGRAM_LIMIT, message_text, money, plan_messages
 
 
 def alert(i: int = 1, **kw):
-    return {
-        "alert_id": f"{i:032x}",
-        "alert_type": "HIGH_VALUE_ORDER",
-        "severity": "high",
-        "order_id": f"ORD-{i}",
-        "customer_id": "CUST-9",
-        "product_name": "Laptop Pro",
-        "total": "12500.00",
-        "quantity": 5,
-        "price": "2500.00",
-        "message": "Order total 12500.00 is above 10000",
-        "source_ts": "2026-01-02T03:04:05+00:00",
-        "detected_at": "x",
-    } | kw
+    return Alert.from_record(
+        {
+            "alert_id": f"{i:032x}",
+            "alert_type": "HIGH_VALUE_ORDER",
+            "severity": "high",
+            "order_id": f"ORD-{i}",
+            "customer_id": "CUST-9",
+            "product_name": "Laptop Pro",
+            "total": "12500.00",
+            "quantity": 5,
+            "price": "2500.00",
+            "message": "Order total 12500.00 is above 10000",
+            "source_ts": "2026-01-02T03:04:05+00:00",
+            "detected_at": "x",
+        }
+        | kw
+    )
 
 
 def test_single_alert_is_readable():
@@ -54,8 +58,11 @@ def test_a_burst_becomes_few_messages_each_within_the_limit():
 def test_any_single_alert_fits_telegram_and_stays_on_its_lines():
     from jobs.domain.alert_format import text_length
 
-    huge = alert(product_name="Lamp\n🛑 forged line\x00" + "😀" * 5000, customer_id="c" * 9000)
-    huge["message"] = "m\r\n" * 3000
+    huge = alert(
+        product_name="Lamp\n🛑 forged line\x00" + "😀" * 5000,
+        customer_id="c" * 9000,
+        message="m\r\n" * 3000,
+    )
     text = message_text([huge], note="↻ note")
     assert text_length(text) <= TELEGRAM_LIMIT
     assert len(text.splitlines()) == 7  # the note and the six lines of one alert

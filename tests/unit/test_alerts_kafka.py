@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.alerts_kafka import Rejected, instance_id, parse_alert
+from jobs.alerts.sources.flink_topic import Rejected, instance_id, parse_alert
 from jobs.domain.change_events import envelope, to_json
 from jobs.domain.rules import ALERT_FIELDS, alerts_for_change
 from jobs.settings import Settings

@@ -65,3 +65,34 @@ def test_thresholds_give_a_days_status(rate: float, consistent: bool, status: st
 def test_thresholds_are_shares() -> None:
     with pytest.raises(ValidationError):
         Thresholds(warn=-0.1, fail=0.5)
+
+
+def test_alert_parts_follow_the_engine_and_the_settings(tmp_path: Path) -> None:
+    import threading
+
+    from jobs.alerts import Engine
+    from jobs.alerts.sinks.console import ConsoleSink
+    from jobs.alerts.sinks.lake import LakeSink
+    from jobs.alerts.sinks.telegram import TelegramSink
+    from jobs.alerts.sinks.webhook import WebhookSink
+    from jobs.alerts.sources.flink_topic import TopicSource
+    from jobs.alerts.sources.pg_slot import SlotSource
+
+    stop = threading.Event()
+    bare = Resources(settings(tmp_path, lake_uri=f"file://{tmp_path}/lake"))
+    assert isinstance(bare.alert_source(Engine.PYTHON), SlotSource)
+    assert isinstance(bare.alert_source(Engine("lite")), SlotSource)  # the old name
+    assert isinstance(bare.alert_source(Engine.FLINK), TopicSource)
+    # no Telegram configured: the console, and the lake's history
+    assert [type(s) for s in bare.alert_sinks(stop)] == [ConsoleSink, LakeSink]
+    assert bare.alert_sinks(stop, lake=False, console=False) == []
+    told = Resources(
+        settings(
+            tmp_path,
+            lake_uri=f"file://{tmp_path}/lake",
+            telegram_bot_token="123:abc",
+            telegram_chat_id="42",
+            alert_webhook_url="http://127.0.0.1:9/hook",
+        )
+    )
+    assert [type(s) for s in told.alert_sinks(stop, lake=False)] == [TelegramSink, WebhookSink]

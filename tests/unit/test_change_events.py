@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from jobs.adapters.cdc_pg import PgOutputDecoder, default_slot_name
-from jobs.domain.change_events import envelope, to_json, unwrap, value_from_text
+from jobs.alerts.sources.pg_slot import default_slot_name
+from jobs.alerts.sources.pgoutput import PgOutputDecoder
+from jobs.domain.change_events import envelope, to_json, value_from_text
 
 NUMERIC, INT4, TEXT, TSTZ = 1700, 23, 25, 1184
 
@@ -26,6 +29,28 @@ def test_other_types_convert():
     assert value_from_text(TSTZ, "2026-01-02 03:04:05.5+02") == "2026-01-02T01:04:05.500000Z"
     assert value_from_text(NUMERIC, "NaN").is_nan()
     assert value_from_text(NUMERIC, None) is None
+
+
+def unwrap(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The flattened row, as Debezium's ExtractNewRecordState gives it.
+
+    With ``add.fields=op,lsn,source.ts_ms``; deletes give the ``before`` row with
+    ``__deleted = "true"``. Only this test uses it: it shows our envelope is Debezium's.
+    """
+    op, source = event.get("op"), event.get("source") or {}
+    row = event.get("before") if op == "d" else event.get("after")
+    if row is None:
+        return None
+    flat = dict(row)
+    flat.update(
+        {
+            "__op": op,
+            "__lsn": source.get("lsn"),
+            "__source_ts_ms": source.get("ts_ms"),
+            "__deleted": "true" if op == "d" else "false",
+        }
+    )
+    return flat
 
 
 def test_envelope_and_unwrap():

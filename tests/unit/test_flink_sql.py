@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import flink_alerts
 from jobs.adapters.source_db import SCHEMA_DDL
+from jobs.alerts import flink_job as flink_alerts
 from jobs.domain import flink_sql, rules
 from jobs.settings import Settings
 

@@ -25,7 +25,7 @@ from lite.services.flink import venv as flink_venv
 from lite.services.java import JVM_DIRS, find_java_home
 
 if TYPE_CHECKING:
-    from jobs.flink_alerts import FlinkRuntime
+    from jobs.alerts.flink_job import FlinkRuntime
     from jobs.settings import Settings
 
 VERSION = flink_venv.FLINK_VERSION
@@ -55,7 +55,7 @@ def java_home() -> Path:
 def runtime(settings: Settings) -> FlinkRuntime:
     """What ``jobs.flink_alerts`` needs to submit and cancel the job on this host (the PyFlink
     venv and the Kafka connector are installed first when missing)."""
-    from jobs.flink_alerts import FlinkRuntime
+    from jobs.alerts.flink_job import FlinkRuntime
 
     if not (flink_venv.installed() and connector_jar().exists()):
         install()

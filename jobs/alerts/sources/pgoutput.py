@@ -1,7 +1,6 @@
-"""CDC from PostgreSQL with the built-in ``pgoutput`` plugin: slot setup and a streaming reader.
+"""PostgreSQL's ``pgoutput`` logical replication protocol (v1), decoded into transactions of
+Debezium change envelopes.
 
-The reader yields whole committed transactions as Debezium envelopes; the caller confirms a
-transaction's ``end_lsn`` only once its alerts are durable, so a crash replays, never loses.
 A change whose values cannot be decoded (e.g. bytes that are not UTF-8 in a SQL_ASCII
 database) does not stop the stream: it comes with the transaction as a ``RejectedChange``
 (position, raw values as text, reason), for the caller to keep beside the alerts.
@@ -9,40 +8,14 @@ database) does not stop the stream: it comes with the transaction as a ``Rejecte
 
 from __future__ import annotations
 
-import re
-import select
 import struct
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
+from jobs.alerts.model import RejectedChange
 from jobs.domain.change_events import PG_EPOCH, envelope, value_from_text
 
-PUBLICATION = "shoplake_orders_pub"
 _UNCHANGED = object()  # an unchanged TOASTed value: pgoutput does not resend it
-
-
-def default_slot_name(dbname: str) -> str:
-    """One slot per database (slots are cluster-wide), named after it."""
-    return ("shoplake_alerts_" + re.sub(r"[^a-z0-9_]", "_", dbname.lower()))[:63]
-
-
-@dataclass
-class RejectedChange:
-    """A change set aside: where it is, what it held (as text), and why."""
-
-    lsn: int
-    xid: int
-    table: str  # schema.table
-    op: str  # c, u or d
-    raw: dict[str, str | None]
-    reason: str
-
-    def as_row(self) -> tuple[int, int, str, str, dict[str, str | None], str]:
-        return (self.lsn, self.xid, self.table, self.op, self.raw, self.reason)
 
 
 @dataclass
@@ -204,109 +177,3 @@ def _cstring(body: memoryview, pos: int) -> tuple[str, int]:
 
 def _ms(pg_micros: int) -> int:
     return int(PG_EPOCH.timestamp() * 1000) + pg_micros // 1000
-
-
-# ---------------------------------------------------------------- slot and publication
-def ensure_slot(dsn: str, slot: str | None = None) -> str:
-    """Create (idempotently) REPLICA IDENTITY FULL, the publication and the slot; returns the slot.
-
-    FULL makes updates and deletes carry the whole ``before`` row, which "newly broken" needs.
-    """
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        dbname = str(conn.info.dbname)
-        slot = slot or default_slot_name(dbname)
-        conn.execute("ALTER TABLE public.orders REPLICA IDENTITY FULL")
-        if not conn.execute(
-            "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
-        ).fetchone():
-            conn.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE public.orders")
-        if not conn.execute(
-            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone():
-            conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
-    return slot
-
-
-def drop_slot(dsn: str, slot: str | None = None) -> list[str]:
-    """Drop the slot (stopping its reader) and the publication; returns what was dropped."""
-    dropped = []
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        slot = slot or default_slot_name(str(conn.info.dbname))
-        row = conn.execute(
-            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone()
-        if row is not None:
-            if row[0] is not None:
-                conn.execute("SELECT pg_terminate_backend(%s)", (row[0],))
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            dropped.append(f"slot {slot}")
-        if conn.execute(
-            "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
-        ).fetchone():
-            conn.execute(f"DROP PUBLICATION {PUBLICATION}")
-            dropped.append(f"publication {PUBLICATION}")
-    return dropped
-
-
-# ---------------------------------------------------------------- streaming reader
-class SlotReader:
-    """Streams committed transactions from the slot; ``confirm`` moves the slot forward."""
-
-    def __init__(
-        self, dsn: str, slot: str, status_interval: float = 5.0, ping_interval: float = 5.0
-    ) -> None:
-        import psycopg2  # imported here: only the CDC reader needs the replication protocol
-        import psycopg2.extras
-
-        self._conn = psycopg2.connect(
-            dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection
-        )
-        self._cur = self._conn.cursor()
-        self._cur.start_replication(
-            slot_name=slot,
-            decode=False,
-            status_interval=status_interval,
-            options={"proto_version": "1", "publication_names": PUBLICATION},
-        )
-        self.decoder = PgOutputDecoder(self._conn.info.dbname)
-        self.confirmed = 0
-        self.ping_interval, self._last_ping = ping_interval, 0.0
-
-    def poll(self, timeout: float) -> Iterator[Transaction]:
-        """Committed transactions available now (waiting up to ``timeout`` for the first)."""
-        waited = False
-        while True:
-            msg = self._cur.read_message()
-            if msg is None:
-                if waited:
-                    return
-                select.select([self._cur], [], [], timeout)
-                waited = True
-                continue
-            tx = self.decoder.feed(msg.payload, msg.data_start)
-            if tx is not None:
-                yield tx
-
-    def confirm(self, lsn: int) -> None:
-        """Tell the server everything up to ``lsn`` is durably handled (flush feedback)."""
-        if lsn > self.confirmed:
-            self.confirmed = lsn
-            self._cur.send_feedback(write_lsn=lsn, flush_lsn=lsn, reply=False)
-
-    def confirm_idle(self) -> None:
-        """Between transactions, confirm the server's WAL end so idle time pins no WAL.
-
-        Safe: pgoutput decodes in commit order, so any later commit lies beyond this point.
-        Every ``ping_interval`` we ask for a keepalive, whose position covers WAL of other
-        tables and skipped empty transactions.
-        """
-        if self.decoder.current is not None:
-            return
-        if self._cur.wal_end:
-            self.confirm(self._cur.wal_end)
-        if time.monotonic() - self._last_ping > self.ping_interval:
-            self._last_ping = time.monotonic()
-            self._cur.send_feedback(reply=True)
-
-    def close(self) -> None:
-        self._conn.close()

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 
+from jobs.domain.alert import Alert
+
 log = logging.getLogger(__name__)
-Alert = dict[str, Any]
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Literal, TextIO
 
-from jobs.adapters.alert_sinks.base import Alert, Sink
+from jobs.alerts.sinks.base import Alert, Sink
 from jobs.domain.alert_format import compact_line
 from jobs.domain.change_events import to_json
 
@@ -25,6 +25,6 @@ class ConsoleSink(Sink):
         if self.fmt == "json":
             lines = [to_json({**a, "delivered_at": now}) for a in alerts]
         else:
-            lines = [f"ALERT {compact_line(a)} · {a.get('message')}" for a in alerts]
+            lines = [f"ALERT {compact_line(a)} · {a.message}" for a in alerts]
         self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()

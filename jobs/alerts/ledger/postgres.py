@@ -7,21 +7,28 @@ failure the row goes back to ``pending`` with a ``not_before`` back-off, so late
 A ``sending`` row found at start-up was in flight when the
 process died: it is "in doubt" and resent as the very same batch (idempotent for the lake and
 the webhook's Idempotency-Key; Telegram has no idempotency, so its text says it may repeat).
-Malformed messages from the alerts topic (full profile) are kept in ``rejected_alerts``; order
-changes the lite engine cannot evaluate are kept in ``rejected_changes``.
+Malformed messages from the alerts topic (flink engine) are kept in ``rejected_alerts``; order
+changes the python engine cannot evaluate are kept in ``rejected_changes``.
+
+The functions take a connection (the CLI, the dashboard and tests use them as they are);
+``PgLedger`` puts them behind the ledger port for the engine and the delivery workers.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypedDict
 
 import psycopg
 
+from jobs.alerts.ledger import BACKOFF_S, MAX_ATTEMPTS, MAX_BACKOFF_S
+from jobs.alerts.model import Lost, Refused, RejectedChange, RejectedMessage, Rejection
+from jobs.domain.alert import Alert
 from jobs.domain.change_events import to_json
-from jobs.domain.rules import ALERT_FIELDS
+from jobs.errors import ServiceUnavailable, first_line
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS shoplake_alerts;
@@ -75,8 +82,6 @@ CREATE TABLE IF NOT EXISTS shoplake_alerts.rejected_changes (
     rejected_at timestamptz NOT NULL DEFAULT now()
 );
 """
-MAX_ATTEMPTS = 8  # hand-overs of one delivery before a transient failure makes it a dead letter
-BACKOFF_S, MAX_BACKOFF_S = 5.0, 600.0  # pause before the n-th retry: 5 s, 10 s, ... 10 min
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -106,7 +111,7 @@ def hold_sink(conn: psycopg.Connection, sink: str) -> bool:
 
 
 def record_alerts(
-    conn: psycopg.Connection, alerts: Sequence[dict[str, Any]], sinks: Sequence[str]
+    conn: psycopg.Connection, alerts: Sequence[Mapping[str, Any]], sinks: Sequence[str]
 ) -> None:
     """Store alerts and one pending delivery per sink, in the caller's transaction.
 
@@ -163,16 +168,14 @@ def record_rejected_changes(
         )
 
 
-def _records(rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Records in the field order of the alert contract (jsonb does not keep key order)."""
-    out = []
-    for raw, *_rest in rows:
-        rec = raw if isinstance(raw, dict) else json.loads(raw)
-        out.append({k: rec[k] for k in ALERT_FIELDS if k in rec} | rec)
-    return out
+def _records(rows: Iterable[tuple[Any, ...]]) -> list[Alert]:
+    """The alerts in stored records (jsonb does not keep key order: the record does)."""
+    return [
+        Alert.from_record(raw if isinstance(raw, dict) else json.loads(raw)) for raw, *_ in rows
+    ]
 
 
-def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[dict[str, Any]]:
+def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[Alert]:
     """The oldest alerts not yet handed to ``sink``, in source order."""
     with conn.transaction():
         rows = conn.execute(
@@ -185,7 +188,7 @@ def pending(conn: psycopg.Connection, sink: str, limit: int) -> list[dict[str, A
     return _records(rows)
 
 
-def in_doubt(conn: psycopg.Connection, sink: str) -> dict[str, list[dict[str, Any]]]:
+def in_doubt(conn: psycopg.Connection, sink: str) -> dict[str, list[Alert]]:
     """Batches that were in flight when a previous process stopped, by batch key."""
     with conn.transaction():
         rows = conn.execute(
@@ -195,7 +198,7 @@ def in_doubt(conn: psycopg.Connection, sink: str) -> dict[str, list[dict[str, An
             " RETURNING d.batch_key, a.record, a.seq",
             (sink,),
         ).fetchall()
-    batches: dict[str, list[dict[str, Any]]] = {}
+    batches: dict[str, list[Alert]] = {}
     for key, record, _seq in sorted(rows, key=lambda r: r[2]):
         batches.setdefault(key, []).extend(_records([(record,)]))
     return batches
@@ -275,14 +278,46 @@ def retry_dead(conn: psycopg.Connection, sink: str | None = None) -> int:
     return cur.rowcount
 
 
-def status(conn: psycopg.Connection, recent: int = 5) -> dict[str, Any]:
+class SinkCounts(TypedDict):
+    delivered: int
+    pending: int
+    sending: int
+    dead: int
+    oldest_pending: Any  # datetime of the oldest pending alert, None when none is
+
+
+class DeadLetter(TypedDict):
+    sink: str
+    alert_id: str
+    order_id: str | None
+    attempts: int
+    reason: str
+
+
+class RejectedRow(TypedDict):
+    source_lsn: int
+    xid: int
+    table: str
+    op: str
+    reason: str
+
+
+class LedgerStatus(TypedDict):
+    sinks: dict[str, SinkCounts]
+    dead: list[DeadLetter]
+    rejected_changes: int
+    rejected_alerts: int
+    recent_rejected: list[RejectedRow]
+
+
+def status(conn: psycopg.Connection, recent: int = 5) -> LedgerStatus:
     """What ``shoplake alerts status`` and the dashboard show (read-only; no secrets inside).
 
     ``sinks``: per sink the count of deliveries in each state and the oldest pending age;
     ``dead``: the latest dead letters with their reason; ``rejected_changes`` and
     ``rejected_alerts``: how many changes / topic messages were set aside, with the latest.
     """
-    out: dict[str, Any] = {
+    out: LedgerStatus = {
         "sinks": {},
         "dead": [],
         "rejected_changes": 0,
@@ -305,9 +340,15 @@ def status(conn: psycopg.Connection, recent: int = 5) -> dict[str, Any]:
             " FROM shoplake_alerts.alert_deliveries d JOIN shoplake_alerts.alerts a"
             " USING (alert_id) GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall():
-            blank = {"delivered": 0, "pending": 0, "sending": 0, "dead": 0, "oldest_pending": None}
+            blank: SinkCounts = {
+                "delivered": 0,
+                "pending": 0,
+                "sending": 0,
+                "dead": 0,
+                "oldest_pending": None,
+            }
             entry = out["sinks"].setdefault(sink, blank)
-            entry[state] = count
+            entry[state] = count  # type: ignore[literal-required]  # one of the four states
             if oldest is not None:
                 entry["oldest_pending"] = oldest
         out["dead"] = [
@@ -352,3 +393,90 @@ def drop_schema(conn: psycopg.Connection) -> None:
             "DROP TABLE IF EXISTS shoplake_alerts.alert_deliveries, shoplake_alerts.alerts,"
             " shoplake_alerts.rejected_alerts, shoplake_alerts.rejected_changes"
         )
+
+
+# ---------------------------------------------------------------- the ledger port
+def check_database(dsn: str) -> None:
+    """Fail at once, in one line, when the ledger's database cannot be reached at start.
+
+    A wrong DSN or a stopped server at start is the user's to fix; later losses are retried.
+    """
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        raise ServiceUnavailable(
+            f"alerts: cannot connect to PostgreSQL: {first_line(exc)}"
+        ) from exc
+
+
+LOST = "PostgreSQL connection"
+
+
+class PgLedger:
+    """The ledger in the PostgreSQL database at ``dsn`` (one connection per session)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def prepare(self) -> None:
+        check_database(self.dsn)
+        with _lost_as_lost(), psycopg.connect(self.dsn) as conn:
+            ensure_schema(conn)
+
+    @contextmanager
+    def session(self) -> Iterator[PgSession]:
+        with _lost_as_lost(), psycopg.connect(self.dsn) as conn:
+            yield PgSession(conn)
+
+
+@contextmanager
+def _lost_as_lost() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise Lost(LOST, first_line(exc)) from exc
+
+
+class PgSession:
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def record(
+        self, alerts: Sequence[Alert], rejected: Sequence[Rejection], sinks: Sequence[str]
+    ) -> None:
+        changes = [r.as_row() for r in rejected if isinstance(r, RejectedChange)]
+        messages = [r.as_row() for r in rejected if isinstance(r, RejectedMessage)]
+        try:
+            with self.conn.transaction():
+                record_alerts(self.conn, alerts, sinks)
+                record_rejected_changes(self.conn, changes)
+                record_rejected(self.conn, messages)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:  # e.g. a NUL in a text, which jsonb refuses
+            raise Refused(first_line(exc)) from exc
+
+    def hold_sink(self, sink: str) -> bool:
+        return hold_sink(self.conn, sink)
+
+    def in_doubt(self, sink: str) -> dict[str, list[Alert]]:
+        return in_doubt(self.conn, sink)
+
+    def pending(self, sink: str, limit: int) -> list[Alert]:
+        return pending(self.conn, sink, limit)
+
+    def claim(self, sink: str, alert_ids: Sequence[str], batch_key: str | None = None) -> str:
+        return claim(self.conn, sink, alert_ids, batch_key)
+
+    def finish(self, sink: str, alert_ids: Sequence[str], ok: bool) -> None:
+        finish(self.conn, sink, alert_ids, ok)
+
+    def fail(
+        self,
+        sink: str,
+        alert_ids: Sequence[str],
+        error: str,
+        permanent: bool,
+        retry_after: float | None = None,
+    ) -> int:
+        return fail(self.conn, sink, alert_ids, error, permanent, retry_after)

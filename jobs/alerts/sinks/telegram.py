@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jobs.adapters.alert_sinks.base import WHERE, Alert, HttpPoster, Sink
+from jobs.alerts.sinks.base import WHERE, Alert, HttpPoster, Sink
 from jobs.domain.alert_format import message_text, plan_messages
 
 IN_DOUBT_NOTE = "↻ re-sent after a restart: this may repeat an earlier message"

@@ -19,21 +19,23 @@ import logging
 import os
 import subprocess
 import time
-import urllib.request
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobs.adapters.rest import Rest, RestError
 from jobs.domain import flink_sql
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
+from jobs.waiting import settles, wait_for
 
 
 @dataclass(frozen=True)
 class FlinkRuntime:
     """Where this host's Flink client and cluster live: the runtime (``lite``) provides it, so
-    this module never reaches into how engines are installed (``lite.services.flink.runtime``)."""
+    this module never reaches into how engines are installed
+    (``lite.services.flink.service.runtime``)."""
 
     python: Path  # PyFlink's venv interpreter: it runs the submitting program
     connector_jar: Path  # the Kafka SQL connector the job loads
@@ -43,7 +45,7 @@ class FlinkRuntime:
 
 log = logging.getLogger(__name__)
 
-PROGRAM = Path(__file__).resolve().parent / "flink_job" / "alert_job.py"
+PROGRAM = Path(__file__).resolve().parents[1] / "flink_job" / "alert_job.py"
 SUBMIT_TIMEOUT_S = 300.0
 # the states in which a job of ours counts as there (submitting again would run it twice)
 ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING", "FAILING"}
@@ -127,18 +129,17 @@ def job_spec(settings: Settings, connector_jar: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- REST
-def _rest(settings: Settings, path: str, method: str = "GET", timeout: float = 10.0) -> Any:
-    url = f"http://{settings.flink_host}:{settings.flink_port}{path}"
-    request = urllib.request.Request(url, method=method)
+def _rest(settings: Settings, path: str, method: str = "GET") -> Any:
+    """A JobManager REST call; any failure (no answer, an error status) is ServiceUnavailable."""
+    rest = Rest(
+        "Flink JobManager",
+        f"http://{settings.flink_host}:{settings.flink_port}",
+        hint="start it with `shoplake services start --full`",
+    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            body = resp.read()
-    except (OSError, ValueError) as exc:
-        raise ServiceUnavailable(
-            f"Flink JobManager at {settings.flink_host}:{settings.flink_port} does not answer "
-            f"{method} {path} ({exc}); start it with `shoplake services start --full`"
-        ) from exc
-    return json.loads(body) if body.strip() else None
+        return rest.call(method, path)
+    except RestError as exc:
+        raise ServiceUnavailable(f"{exc} ({method} {path})") from exc
 
 
 def _checkpoints(settings: Settings, job_id: str) -> int | None:
@@ -232,19 +233,25 @@ def _why(output: str, lines: int = 6) -> str:
 
 def wait_running(settings: Settings, job_id: str, timeout: float = 120.0) -> JobState:
     """Wait until the job's tasks all run (its source then reads), or say why not."""
-    deadline = time.monotonic() + timeout
-    while True:
+    last: dict[str, Any] = {}
+
+    def running() -> JobState | None:
         detail = _rest(settings, f"/jobs/{job_id}")
+        last.update(detail)
         vertices = detail.get("vertices", [])
         if detail.get("state") == "RUNNING" and all(v["status"] == "RUNNING" for v in vertices):
             return JobState(job_id, detail["name"], "RUNNING", int(detail.get("start-time", 0)))
         if detail.get("state") in ("FAILED", "CANCELED", "FINISHED"):
             raise ServiceUnavailable(f"Flink job {job_id} is {detail['state']}")
-        if time.monotonic() >= deadline:
-            raise ServiceUnavailable(
-                f"Flink job {job_id} not running after {timeout:.0f} s ({detail.get('state')})"
-            )
-        time.sleep(0.5)
+        return None
+
+    def late(_: str) -> ServiceUnavailable:
+        state = last.get("state")
+        return ServiceUnavailable(f"Flink job {job_id} not running after {timeout:.0f} s ({state})")
+
+    found = wait_for(running, timeout=timeout, every=0.5, error=late)
+    assert found is not None  # wait_for returns a truthy result (no stop event given)
+    return found
 
 
 def cancel(settings: Settings, runtime: FlinkRuntime, timeout: float = 60.0) -> list[str]:
@@ -252,11 +259,15 @@ def cancel(settings: Settings, runtime: FlinkRuntime, timeout: float = 60.0) -> 
     doomed = [j.job_id for j in jobs(settings, active_only=True)]
     for job_id in doomed:
         _rest(settings, f"/jobs/{job_id}?mode=cancel", method="PATCH")
-    deadline = time.monotonic() + timeout
-    while doomed and any(j.job_id in doomed for j in jobs(settings, active_only=True)):
-        if time.monotonic() >= deadline:
-            raise ServiceUnavailable(f"Flink job(s) {doomed} not cancelled after {timeout:.0f} s")
-        time.sleep(0.5)
+    if doomed:
+        wait_for(
+            lambda: not any(j.job_id in doomed for j in jobs(settings, active_only=True)),
+            timeout=timeout,
+            every=0.5,
+            error=lambda _: ServiceUnavailable(
+                f"Flink job(s) {doomed} not cancelled after {timeout:.0f} s"
+            ),
+        )
     for job_id in doomed:
         _remove_run_dir(runtime.checkpoint_dir / job_id)
     return doomed
@@ -265,9 +276,7 @@ def cancel(settings: Settings, runtime: FlinkRuntime, timeout: float = 60.0) -> 
 def _remove_run_dir(run_dir: Path, wait_s: float = 10.0) -> None:
     """Flink deletes a cancelled run's checkpoints (after the job ends) but leaves their empty
     folders behind: remove them. A folder still holding files is left alone."""
-    deadline = time.monotonic() + wait_s
-    while any(run_dir.glob("chk-*")) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    settles(lambda: not any(run_dir.glob("chk-*")), timeout=wait_s, every=0.2)
     for folder in [*sorted(run_dir.rglob("*"), reverse=True), run_dir]:
         if folder.is_dir():
             with suppress(OSError):  # not empty

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jobs.adapters.alert_sinks.base import WHERE, Alert, HttpPoster, Sink, url_secrets
+from jobs.alerts.sinks.base import WHERE, Alert, HttpPoster, Sink, url_secrets
 from jobs.domain.change_events import to_json
 
 
@@ -26,7 +26,7 @@ class WebhookSink(Sink):
             self.poster.post(
                 self.url,
                 json.loads(to_json(alert)),
-                headers={"Idempotency-Key": str(alert["alert_id"])},
+                headers={"Idempotency-Key": str(alert.alert_id)},
             )
 
     def close(self) -> None:

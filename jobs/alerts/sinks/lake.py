@@ -7,26 +7,26 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from jobs.adapters.alert_sinks.base import Alert, Sink
 from jobs.adapters.lake import Lake, parquet_bytes
 from jobs.adapters.lake.layout import ALERTS
+from jobs.alerts.sinks.base import Alert, Sink
 from jobs.domain.rules import ALERT_FIELDS
 
 
 def _day(alert: Alert) -> dt.date:
-    stamp = alert.get("source_ts") or alert["detected_at"]
+    stamp = alert.source_ts or alert.detected_at
     return dt.datetime.fromisoformat(stamp).astimezone(dt.UTC).date()
 
 
 def alerts_table(alerts: Sequence[Alert]) -> pa.Table:
     """Every field as text except the position, so mixed or odd values never break a file."""
     columns = {
-        f: [None if a.get(f) is None else str(a.get(f)) for a in alerts]
+        f: [None if a[f] is None else str(a[f]) for a in alerts]
         for f in ALERT_FIELDS
         if f != "source_lsn"
     }
     table = pa.table({f: pa.array(v, pa.string()) for f, v in columns.items()})
-    lsns = pa.array([a["source_lsn"] for a in alerts], pa.int64())
+    lsns = pa.array([a.source_lsn for a in alerts], pa.int64())
     return table.append_column("source_lsn", lsns)
 
 
