@@ -20,6 +20,7 @@ from typing import ParamSpec, TypeVar
 
 import duckdb
 
+from jobs import digest
 from jobs.adapters.lake import Lake, Staging
 from jobs.adapters.lake.layout import (
     BRONZE_ORDERS,
@@ -76,15 +77,21 @@ def _user_errors(fn: Callable[P, R]) -> Callable[P, R]:
 class Pipeline:
     """One lake and one DuckDB connection, reused by every step and day of a run.
 
-    ``after_publish`` hooks run once a gold day is published (the Trino partition sync).
+    ``after_publish`` hooks run once a gold day is published (the Trino partition sync),
+    ``after_validate`` ones with each validation report (the daily digest).
     """
 
     def __init__(
-        self, lake: Lake, config: MedallionConfig, after_publish: Sequence[Hook] = ()
+        self,
+        lake: Lake,
+        config: MedallionConfig,
+        after_publish: Sequence[Hook] = (),
+        after_validate: Sequence[Callable[[ValidationReport], None]] = (),
     ) -> None:
         self.lake = lake
         self.config = config
         self.after_publish = list(after_publish)
+        self.after_validate = list(after_validate)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._checked = False
         # the day whose bronze rows are still in the temp table _day_rows after silver, so that
@@ -298,6 +305,8 @@ class Pipeline:
             )
         else:
             log.error("validation failed for %s: %s", day, line)
+        for hook in self.after_validate:
+            hook(report)
         return report
 
     def run_date(self, day: dt.date) -> DayRun:
@@ -372,7 +381,10 @@ def build_report(
 def pipeline(of: Settings | Resources) -> Iterator[Pipeline]:
     """A Pipeline on the installation's lake, config and hooks, closed on exit."""
     res = Resources.of(of)
-    p = Pipeline(res.lake, res.medallion, res.after_publish)
+    digest_hooks = (
+        [functools.partial(digest.record_quietly, res)] if res.settings.daily_digest else []
+    )
+    p = Pipeline(res.lake, res.medallion, res.after_publish, digest_hooks)
     try:
         yield p
     finally:

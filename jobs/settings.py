@@ -169,6 +169,8 @@ class Settings(BaseSettings):
 
     reject_rate_warn: Share = 0.10
     reject_rate_fail: Share = 0.50
+    # after the medallion validated yesterday (or today): one digest through the alert sinks
+    daily_digest: bool = True
 
     registry: Literal["wandb", "local"] | None = None
     wandb_base_url: str | None = Field(default=None, validation_alias="WANDB_BASE_URL")

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from jobs.domain.alert import Alert
+from jobs.domain.digest import DIGEST_TYPE
 
 TELEGRAM_LIMIT = 4096  # characters per sendMessage text
 FIELD_MAX = 200  # characters of one value shown (ids, names, messages)
@@ -59,7 +60,10 @@ def _shown(value: Any) -> str:
 
 
 def one_alert(alert: Alert) -> str:
-    """The full text of a single alert: rule, order, customer, amounts, reason, id."""
+    """The full text of a single alert: rule, order, customer, amounts, reason, id (a daily
+    digest is its own text)."""
+    if alert.alert_type == DIGEST_TYPE:
+        return clip(str(alert.message or ""))
     icon = _ICONS.get(str(alert.severity), "🔔")
     at = alert.source_ts or alert.detected_at
     return "\n".join(
@@ -97,10 +101,15 @@ def message_text(alerts: Sequence[Alert], note: str | None = None) -> str:
 def plan_messages(
     alerts: Sequence[Alert], note: str | None = None, limit: int = TELEGRAM_LIMIT
 ) -> list[list[Alert]]:
-    """Split a burst into groups whose message text fits in one chat message each."""
+    """Split a burst into groups whose message text fits in one chat message each (a daily
+    digest is always a message of its own)."""
     groups: list[list[Alert]] = []
     current: list[Alert] = []
     for alert in alerts:
+        if alert.alert_type == DIGEST_TYPE:  # in order: what came before goes first
+            groups += [current, [alert]] if current else [[alert]]
+            current = []
+            continue
         if current and text_length(message_text([*current, alert], note)) > limit:
             groups.append(current)
             current = []

@@ -456,6 +456,14 @@ class PgSession:
         except psycopg.Error as exc:  # e.g. a NUL in a text, which jsonb refuses
             raise Refused(first_line(exc)) from exc
 
+    def known(self, alert_id: str) -> bool:
+        """Whether ``alert_id`` is recorded already."""
+        row = self.conn.execute(
+            "SELECT 1 FROM shoplake_alerts.alerts WHERE alert_id = %s", (alert_id,)
+        ).fetchone()
+        self.conn.commit()
+        return row is not None
+
     def hold_sink(self, sink: str) -> bool:
         return hold_sink(self.conn, sink)
 

@@ -10,6 +10,7 @@ from typing import Literal, TextIO
 from jobs.alerts.sinks.base import Alert, Sink
 from jobs.domain.alert_format import compact_line
 from jobs.domain.change_events import to_json
+from jobs.domain.digest import DIGEST_TYPE
 
 
 class ConsoleSink(Sink):
@@ -25,6 +26,11 @@ class ConsoleSink(Sink):
         if self.fmt == "json":
             lines = [to_json({**a, "delivered_at": now}) for a in alerts]
         else:
-            lines = [f"ALERT {compact_line(a)} · {a.message}" for a in alerts]
+            lines = [
+                str(a.message)
+                if a.alert_type == DIGEST_TYPE
+                else f"ALERT {compact_line(a)} · {a.message}"
+                for a in alerts
+            ]
         self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
