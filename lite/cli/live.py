@@ -29,8 +29,8 @@ def metrics_run(
 ) -> None:
     """Compute today's dashboard metrics, write them to the lake, announce them on Redis."""
     from jobs import dashboard_metrics
-    from lite.cli_common import in_range
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import in_range
+    from lite.cli.common import load_settings as _settings
 
     if every is not None:
         in_range("--every", every, 1.0, DAY_S)
@@ -54,8 +54,8 @@ def simulate(
 ) -> None:
     """Insert live orders and move orders through statuses at a steady rate."""
     from jobs.simulator import MAX_RATE, Simulator
-    from lite.cli_common import in_range
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import in_range
+    from lite.cli.common import load_settings as _settings
 
     in_range("--rate", rate, 0.0, MAX_RATE, low_open=True)
     if duration is not None:
@@ -75,17 +75,18 @@ def simulate(
 def dashboard(
     host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="port")
-    ] = 8501,
+        int | None, typer.Option(min=1, max=65535, help="port (SHOPLAKE_DASHBOARD_PORT, 8501)")
+    ] = None,
     poll: Annotated[
         float, typer.Option(min=0.5, help="seconds between lake polls while Redis is unreachable")
     ] = 5.0,
 ) -> None:
     """Serve the live NiceGUI dashboard."""
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
     from web.app import serve
 
-    serve(_settings(), host=host, port=port, poll_s=poll)
+    settings = _settings()
+    serve(settings, host=host, port=port or settings.dashboard_port, poll_s=poll)
 
 
 SeedIfEmpty = Annotated[
@@ -98,7 +99,7 @@ CatchUpDays = Annotated[
 
 def init(seed_if_empty: SeedIfEmpty = False, catch_up_days: CatchUpDays = 30) -> None:
     """Prepare running services' data as ``up`` does: seed, catch the lake up, a first model."""
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
     from lite.up import init_data
 
     init_data(_settings(), seed_if_empty, catch_up_days, lambda s: print(s, flush=True))
@@ -113,11 +114,12 @@ def up(
     seed_if_empty: SeedIfEmpty = False,
     catch_up_days: CatchUpDays = 30,
     dashboard_port: Annotated[
-        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_DASHBOARD_PORT", help="dashboard port")
-    ] = 8501,
+        int | None,
+        typer.Option(min=1, max=65535, help="dashboard port (SHOPLAKE_DASHBOARD_PORT, 8501)"),
+    ] = None,
     api_port: Annotated[
-        int, typer.Option(min=1, max=65535, envvar="SHOPLAKE_API_PORT", help="API port")
-    ] = 8000,
+        int | None, typer.Option(min=1, max=65535, help="API port (SHOPLAKE_API_PORT, 8000)")
+    ] = None,
     keep_services: Annotated[
         bool,
         typer.Option(
@@ -127,8 +129,8 @@ def up(
 ) -> None:
     """Start the platform on this host and keep it running until Ctrl-C or SIGTERM."""
     from jobs.simulator import MAX_RATE
-    from lite.cli_common import in_range
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import in_range
+    from lite.cli.common import load_settings as _settings
     from lite.up import UpOptions, run_up
 
     if simulate is not None:
