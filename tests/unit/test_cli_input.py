@@ -124,6 +124,11 @@ def test_a_bad_secret_setting_never_echoes_its_value(
         (("simulate", "--duration", "nan"), "--duration"),
         (("simulate", "--report-every", "0"), "--report-every"),
         (("up", "--simulate", "inf"), "--simulate"),
+        (("up", "--simulate", "0x"), "--simulate"),
+        (("up", "--simulate", "fast"), "--simulate: 'fast' is neither"),
+        (("simulate", "--speed", "0"), "--speed"),
+        (("simulate", "--speed", "nan"), "--speed"),
+        (("simulate", "--orders-per-day", "-1"), "--orders-per-day"),
         (("metrics", "run", "--every", "nan"), "--every"),
     ],
 )
@@ -160,3 +165,11 @@ def test_seed_accepts_the_smallest_shop_the_generator_builds() -> None:
     assert len(generator.CATEGORIES) == cli.MIN_PRODUCTS
     model = generator.build_model(1, n_customers=1, n_products=cli.MIN_PRODUCTS)
     assert model.products.num_rows == cli.MIN_PRODUCTS
+
+
+def test_simulate_option_is_a_rate_or_a_speed_up() -> None:
+    from lite.cli_live import simulate_option
+
+    assert simulate_option("5") == (5.0, None)  # the original meaning: orders/s
+    assert simulate_option("1x") == (None, 1.0)  # the shop at its history's volume
+    assert simulate_option(" 10X ") == (None, 10.0)
