@@ -276,8 +276,14 @@ class Simulator:
             rows = shop.place(start, now, first_seq=first)
             if rows.num_rows:
                 inserted = self._insert(conn, rows, first)
+        self._live_moves(conn, now)
+        return inserted
+
+    def _live_moves(self, conn: psycopg.Connection, now: dt.datetime) -> None:
+        """Apply the planned status changes due by ``now`` (no commit)."""
+        assert self._shop is not None
         by_step: dict[tuple[str, str], list[str]] = {}
-        for step in shop.due(now):
+        for step in self._shop.due(now):
             by_step.setdefault((step.src, step.dst), []).append(step.order_id)
         for src, dst in lifecycle.STEP_ORDER:  # an order late by hours may take two steps
             ids = by_step.get((src, dst))
@@ -285,7 +291,6 @@ class Simulator:
                 params = {"src": src, "dst": dst, "ids": ids, "now": now}
                 moved = conn.execute(_STEP_SQL, params).rowcount
                 self.stats.moves[f"{src}->{dst}"] += max(moved, 0)
-        return inserted
 
     def _flat_tick(
         self, conn: psycopg.Connection, start: dt.datetime, since: dt.datetime, now: dt.datetime
