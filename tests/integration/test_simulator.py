@@ -82,3 +82,21 @@ def test_the_live_shop_runs_at_the_seeded_volume_and_moves_its_orders(
     assert dict(seeded_after) == dict(seeded_before)
     assert final.get("processing", 0) < counts.get("processing", 0)
     assert final.get("completed", 0) > 0.6 * placed and final.get("returned", 0) > 0
+
+
+def test_run_in_real_time_says_what_it_simulates(pg_settings: Settings) -> None:
+    import threading
+
+    tz = pg_settings.timezone
+    today = dt.datetime.now(ZoneInfo(tz)).date()
+    seed_job.seed(pg_settings, days=3, orders_per_day=PER_DAY, seed=3, end_date=today)
+    with source_db.session(pg_settings.dsn) as conn:
+        before = conn.execute("SELECT count(*) FROM orders").fetchone()
+    lines: list[str] = []
+    sim = Simulator(pg_settings, seed=3, speed=1000)
+    stats = sim.run(threading.Event(), duration=2.0, every=0.5, on_start=lines.append)
+    with source_db.session(pg_settings.dsn) as conn:
+        after = conn.execute("SELECT count(*) FROM orders").fetchone()
+    assert lines and lines[0].startswith("the shop model at 1000x its history's volume")
+    assert stats.seconds >= 2.0
+    assert before is not None and after is not None and after[0] - before[0] == stats.inserted
