@@ -26,11 +26,3 @@ def neighbours(index: AnnoyIndex, item: int, k: int) -> tuple[list[int], list[fl
     pairs = [(i, d) for i, d in zip(ids, dists, strict=True) if i != item][:k]
     # Annoy's angular distance is sqrt(2 - 2 cos)
     return [i for i, _ in pairs], [1.0 - d * d / 2.0 for _, d in pairs]
-
-
-def index_recall(index: AnnoyIndex, exact: np.ndarray, k: int) -> float:
-    """Share of the exact top-``k`` neighbours that the index also returns (recall@k)."""
-    found = 0
-    for item in range(exact.shape[0]):
-        found += len(set(neighbours(index, item, k)[0]) & set(exact[item, :k].tolist()))
-    return found / (exact.shape[0] * k)

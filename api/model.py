@@ -18,6 +18,25 @@ from jobs.errors import first_line
 
 log = logging.getLogger(__name__)
 
+REASONS = 2  # purchases named as the reason of a personal recommendation
+
+
+def _unit(factors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(factors, axis=1, keepdims=True)
+    return (factors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def _regions(bundle: ModelBundle) -> dict[str, np.ndarray]:
+    """The per-region popular lists of the bundle's info, indices checked against the model."""
+    raw = bundle.info.get("popular_by_region") or {}
+    n = len(bundle.product_ids)
+    out: dict[str, np.ndarray] = {}
+    for region, items in raw.items() if isinstance(raw, dict) else ():
+        idx = np.asarray([i for i in items if isinstance(i, int) and 0 <= i < n], dtype=np.int64)
+        if len(idx):
+            out[str(region)] = idx
+    return out
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -30,6 +49,8 @@ class LoadedModel:
     popular: np.ndarray  # item indices, most popular first
     index: AnnoyIndex
     labels: tuple[list[str], list[str], list[str]]  # ids, names, categories as Python str
+    unit: np.ndarray  # item factors scaled to length 1: the cosine /similar and reasons use
+    by_region: dict[str, np.ndarray]  # item indices, most popular first, per region
 
     @classmethod
     def build(cls, version: str, bundle: ModelBundle) -> LoadedModel:
@@ -47,6 +68,8 @@ class LoadedModel:
             popular=popular,
             index=build_index(bundle.item_factors),
             labels=(bundle.product_ids.tolist(), names, bundle.categories.tolist()),
+            unit=_unit(bundle.item_factors),
+            by_region=_regions(bundle),
         )
 
     @property
@@ -57,20 +80,42 @@ class LoadedModel:
     def items(self, idx: list[int], scores: list[float], key: str = "score") -> list[Item]:
         """Response entries for item indices (plain Python lists: numpy scalars are slow here)."""
         ids, names, cats = self.labels
+        sim = key == "similarity"
         return [
-            Item(product_id=ids[i], product_name=names[i], category=cats[i], **{key: round(s, 6)})
+            Item(
+                product_id=ids[i],
+                product_name=names[i],
+                category=cats[i],
+                score=None if sim else round(s, 6),
+                similarity=round(s, 6) if sim else None,
+            )
             for i, s in zip(idx, scores, strict=True)
         ]
 
     def personal(self, row: int, top_n: int) -> list[Item]:
-        """Top-N by factor score for a known customer, excluding what they bought."""
+        """Top-N by factor score for a known customer, excluding what they bought.
+
+        Each entry's ``because`` names the customer's purchases closest to it (cosine of
+        the item vectors, as ``/similar`` measures): why it was recommended.
+        """
         b = self.bundle
         bought = b.bought.indices[b.bought.indptr[row] : b.bought.indptr[row + 1]]
         idx, scores = recommend_one(b.user_factors[row], b.item_factors, bought, top_n)
-        return self.items(idx.tolist(), scores.tolist())
+        items = self.items(idx.tolist(), scores.tolist())
+        if len(bought) and len(idx):
+            names = self.labels[1]
+            sims = self.unit[idx] @ self.unit[bought].T  # recommended x bought
+            best = np.argsort(-sims, axis=1, kind="stable")[:, :REASONS]
+            items = [
+                entry.model_copy(update={"because": [names[bought[j]] for j in picks]})
+                for entry, picks in zip(items, best.tolist(), strict=True)
+            ]
+        return items
 
-    def most_popular(self, top_n: int) -> list[Item]:
-        idx = self.popular[:top_n]
+    def most_popular(self, top_n: int, region: str | None = None) -> list[Item]:
+        """The most popular items overall, or within ``region`` when the model knows it."""
+        idx = self.by_region.get(region, self.popular) if region else self.popular
+        idx = idx[:top_n]
         return self.items(idx.tolist(), self.bundle.popularity[idx].tolist())
 
     def find_product(self, name: str) -> int | None:

@@ -64,6 +64,12 @@ OPERATIONS = (
         SimilarParams,
     ),
     Operation(
+        "/model",
+        "get",
+        "The served version: test metrics with intervals beside the baselines, the search",
+        {200: (r.ModelInfo, "the model summary"), 503: NO_MODEL},
+    ),
+    Operation(
         "/reload",
         "post",
         "Load the registry's production version",

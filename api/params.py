@@ -26,6 +26,15 @@ class In(StrEnum):
 
 # ids end up in cache keys and messages: bounded in length
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), In.PATH]
+Region = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="the customer's region: a customer without history gets its popular products",
+    ),
+    In.QUERY,
+]
 TopN = Annotated[int, Field(ge=1, le=MAX_TOP_N, description="how many products"), In.QUERY]
 
 
@@ -100,6 +109,7 @@ class Params(BaseModel):
 class RecommendParams(Params):
     customer_id: Id
     top_n: TopN = 10
+    region: Region | None = None
 
 
 class SimilarParams(Params):

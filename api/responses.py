@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
+from jobs.domain.reco_summary import ModelSummary
+
 
 def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
@@ -29,6 +31,12 @@ class Item(BaseModel):
     category: str
     score: float | SkipJsonSchema[None] = OptionalNumber
     similarity: float | SkipJsonSchema[None] = OptionalNumber
+    because: list[str] | SkipJsonSchema[None] = Field(
+        default=None,
+        exclude_if=_is_none,
+        json_schema_extra=_no_default,
+        description="personal recommendations: the customer's purchases closest to this one",
+    )
 
 
 class Health(BaseModel):
@@ -47,6 +55,12 @@ class Recommendations(BaseModel):
     customer_id: str
     model_version: str
     strategy: Literal["personal", "popular"]
+    region: str | SkipJsonSchema[None] = Field(
+        default=None,
+        exclude_if=_is_none,
+        json_schema_extra=_no_default,
+        description="popular: the region whose popular products these are (when known)",
+    )
     recommendations: list[Item]
 
 
@@ -55,6 +69,17 @@ class Similar(BaseModel):
     product_name: str
     model_version: str
     similar: list[Item]
+
+
+class ModelInfo(BaseModel):
+    model_version: str
+    customers: int
+    products: int
+    factors: int
+    info: dict[str, Any] = Field(description="training run: data sizes, parameters, timing")
+    summary: ModelSummary | None = Field(
+        description="test metrics with 95 % intervals beside the baselines (None: older model)"
+    )
 
 
 class Reload(BaseModel):
@@ -81,6 +106,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     Health,
     Recommendations,
     Similar,
+    ModelInfo,
     Reload,
     Error,
     ValidationError,

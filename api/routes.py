@@ -51,12 +51,27 @@ async def health(request: Request) -> Response:
     return r.json_response(body, status_code=200 if model else 503)
 
 
+async def model_summary(request: Request) -> Response:
+    """The served version: how it was chosen and its test metrics beside the baselines."""
+    model = _model(request)
+    return r.json_response(
+        r.ModelInfo(
+            model_version=model.version,
+            **model.sizes,
+            info=model.bundle.info,
+            summary=model.bundle.summary,
+        )
+    )
+
+
 async def recommend(request: Request) -> Response:
     asked = RecommendParams.from_request(request)
     customer_id, top_n = asked.customer_id, asked.top_n
     model, state = _model(request), request.app.state
     row = model.customer_row.get(customer_id)
     if row is None:
+        # cold start: popular items, within the customer's region when it is given and known
+        known = asked.region if asked.region in model.by_region else None
         state.metrics.strategy["popular"] += 1
         return r.json_response(
             r.Recommendations(
@@ -64,7 +79,8 @@ async def recommend(request: Request) -> Response:
                 customer_id=customer_id,
                 model_version=model.version,
                 strategy="popular",
-                recommendations=model.most_popular(top_n),
+                region=known,
+                recommendations=model.most_popular(top_n, known),
             )
         )
     state.metrics.strategy["personal"] += 1
@@ -156,6 +172,7 @@ ROUTES = [
     Route("/health", health, methods=["GET"]),
     Route("/recommend/{customer_id}", recommend, methods=["GET"]),
     Route("/similar/{product_name}", similar, methods=["GET"]),
+    Route("/model", model_summary, methods=["GET"]),
     Route("/reload", reload, methods=["POST"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),

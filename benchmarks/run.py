@@ -45,7 +45,7 @@ BENCHES: dict[str, tuple[list[str], str | None]] = {
         "extract.json",
     ),
     "medallion": (
-        ["--days", "2" if QUICK else "30", "--rows-per-day", "20000" if QUICK else "333334"],
+        ["--days", "2" if QUICK else "10", "--rows-per-day", "20000" if QUICK else "300000"],
         None,
     ),
     "dashboard": (
@@ -58,6 +58,7 @@ BENCHES: dict[str, tuple[list[str], str | None]] = {
     "streaming": (["--duration", "10" if QUICK else "60"], None),
     "install": ([], "install.json"),
     "compose": (["--watch", "60" if QUICK else "180"], "compose.json"),
+    "recommender": (["--tune-seconds", "10" if QUICK else "30"], "recommender.json"),
 }
 
 

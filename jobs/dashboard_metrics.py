@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -140,6 +141,22 @@ def compute_counted(
     }
 
 
+@dataclass(frozen=True)
+class DayRows:
+    """A day's rows as kept: every version read, and which are current (None: all are)."""
+
+    rows: pa.Table
+    live: np.ndarray | None = None
+
+    @property
+    def count(self) -> int:
+        return self.rows.num_rows if self.live is None else int(self.live.sum())
+
+    def table(self) -> pa.Table:
+        """The current rows (a copy of the kept ones: the upload thread's work, not the run's)."""
+        return self.rows if self.live is None else self.rows.filter(pa.array(self.live))
+
+
 class TodayRows:
     """Today's orders kept between runs and brought up to date with what changed.
 
@@ -149,8 +166,11 @@ class TodayRows:
     row deleted in the source, or moved to another day, leaves the counts apart: then the
     day is read again in full, as it is when the transaction counter wraps.
 
-    The raw rows stay an Arrow table (what the lake's ``orders_today`` is written from);
-    the counted rows (silver-clean, counted statuses, with their local hour) are a DuckDB
+    The raw rows stay an Arrow table (what the lake's ``orders_today`` is written from):
+    changed rows are appended and the versions they replace marked, since copying a million
+    rows to drop a few thousand would cost more than the rest of the run (the copy is made
+    by the upload, after the figures are out, and the table compacted once a quarter of it
+    is stale). The counted rows (silver-clean, counted statuses, with their local hour) are a DuckDB
     table beside them, so a run aggregates rows already in memory instead of applying
     the rules to a million rows again.
     """
@@ -159,6 +179,7 @@ class TodayRows:
         self.dsn, self.tz = dsn, tz
         self.con = _duckdb()
         self.rows: pa.Table | None = None
+        self.live: np.ndarray | None = None  # which rows are current (None: all)
         self.day: dt.date | None = None
         self.horizon: int | None = None
         self.full_reads = 0  # how often the whole day was read (tests and the benchmark)
@@ -187,7 +208,7 @@ class TodayRows:
                 raise source_db.failed(exc, self.dsn) from None
         raise AssertionError("unreachable")
 
-    def refresh(self, day: dt.date) -> pa.Table:
+    def refresh(self, day: dt.date) -> DayRows:
         """Today's rows, brought up to date."""
         if day != self.day or self.horizon is None or self.rows is None:
             return self._read_all(day)
@@ -196,25 +217,33 @@ class TodayRows:
             return self._read_all(day)
         if changes.rows.num_rows:
             self._replace(changes.rows)
-        if self.rows.num_rows != changes.total:  # deleted or moved away since the last read
+        kept = DayRows(self.rows, self.live)
+        if kept.count != changes.total:  # deleted or moved away since the last read
             log.info(
                 "dashboard: %d rows kept, %d in the source: reading the day again",
-                self.rows.num_rows,
+                kept.count,
                 changes.total,
             )
             return self._read_all(day)
         self.horizon = changes.horizon
-        return self.rows
+        return kept
 
     def _counted(self, table: str) -> duckdb.DuckDBPyRelation:
         counted = dashboard.countable(self.con.table(table))
         return dashboard.with_local_hour(counted, self.tz)
 
-    def _read_all(self, day: dt.date) -> pa.Table:
+    def _read_all(self, day: dt.date) -> DayRows:
         # the horizon is taken before the read: whatever the read misses comes after it
         self.horizon = None
         horizon = source_db.snapshot_horizon(self.dsn)
         orders = source_db.read_orders_for_day(self.dsn, day, self.tz)
+        self._load(orders)
+        self.day, self.horizon = day, horizon
+        self.full_reads += 1
+        return DayRows(orders)
+
+    def _load(self, orders: pa.Table) -> None:
+        """Keep ``orders`` as the day's rows, and their counted rows beside."""
         con = self.con
         con.register("_orders", orders)
         try:
@@ -223,9 +252,7 @@ class TodayRows:
         finally:
             con.unregister("_orders")
             con.unregister("_rel")
-        self.rows, self.day, self.horizon = orders, day, horizon
-        self.full_reads += 1
-        return orders
+        self.rows, self.live = orders, None
 
     def _replace(self, changed: pa.Table) -> None:
         assert self.rows is not None
@@ -245,8 +272,17 @@ class TodayRows:
         finally:
             con.unregister("_changed")
             con.unregister("_rel")
-        kept = pc.invert(pc.is_in(self.rows["order_id"], value_set=changed["order_id"]))
-        self.rows = pa.concat_tables([self.rows.filter(kept), changed])
+        stale = pc.is_in(self.rows["order_id"], value_set=changed["order_id"])
+        before = np.ones(self.rows.num_rows, bool) if self.live is None else self.live
+        # new arrays, never the one an earlier DayRows holds
+        live: np.ndarray | None = np.concatenate(
+            [before & ~stale.to_numpy(zero_copy_only=False), np.ones(changed.num_rows, bool)]
+        )
+        rows = pa.concat_tables([self.rows, changed])
+        assert live is not None
+        if live.sum() < 0.75 * len(live):  # a quarter stale: compact once
+            rows, live = rows.filter(pa.array(live)), None
+        self.rows, self.live = rows, live
 
     def metrics(self, yesterday: pa.Table, day: dt.date, now: dt.datetime) -> dict[str, pa.Table]:
         return compute_counted(self.con, self.con.table("_counted"), yesterday, day, now, self.tz)
@@ -321,7 +357,7 @@ class MetricsJob:
             self.lake.check()
             self._checked = True
         self._settle_upload()
-        orders = self.today.refresh(day)
+        today = self.today.refresh(day)
         meta = {
             META_RUN_ID: run_id.encode(),
             META_DAY: day.isoformat().encode(),
@@ -340,11 +376,14 @@ class MetricsJob:
             log.warning("dashboard metrics written to the lake but not announced: %s", exc)
         # the big Parquet (a million orders take a second to encode) is written after the
         # figures are out: the dashboard does not wait for it (``flush`` does)
-        self._upload = self._uploads.submit(self._write, DASHBOARD_ORDERS_TODAY, orders, meta)
+        self._upload = self._uploads.submit(self._write_today, today, meta)
         counted = int(tables["overall_metrics"].column("total_orders")[0].as_py())
         return MetricsRun(
-            run_id, day, orders.num_rows, counted, time.perf_counter() - t0, subscribers, message
+            run_id, day, today.count, counted, time.perf_counter() - t0, subscribers, message
         )
+
+    def _write_today(self, today: DayRows, meta: dict[bytes, bytes]) -> None:
+        self._write(DASHBOARD_ORDERS_TODAY, today.table(), meta)
 
     def _write(self, target: Snapshot, table: pa.Table, meta: dict[bytes, bytes]) -> None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})

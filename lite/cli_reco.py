@@ -10,14 +10,30 @@ from lite.cli_common import load_settings as _settings
 
 
 def train(
-    holdout_days: Annotated[int, typer.Option(min=1, help="last days kept for evaluation")] = 7,
+    holdout_share: Annotated[
+        float,
+        typer.Option(min=0.01, max=0.9, help="each customer's latest share of purchases tested"),
+    ] = 0.1,
+    holdout_last: Annotated[
+        int | None,
+        typer.Option(min=1, help="hold out each customer's last K purchases instead"),
+    ] = None,
     window_days: Annotated[
         int | None, typer.Option(min=1, help="train on the last N Silver days (default: all)")
     ] = None,
-    factors: Annotated[int, typer.Option(min=1, help="ALS latent factors")] = 16,
-    iterations: Annotated[int, typer.Option(min=1, help="ALS sweeps")] = 15,
+    tune_seconds: Annotated[
+        float,
+        typer.Option(min=0.0, help="search budget on the validation split (0: ALS as given)"),
+    ] = 30.0,
+    min_customers: Annotated[
+        int, typer.Option(min=1, help="fewest evaluated customers for a lift and a promotion")
+    ] = 50,
+    factors: Annotated[int, typer.Option(min=1, help="ALS latent factors (no search)")] = 16,
+    iterations: Annotated[int, typer.Option(min=1, help="ALS sweeps (no search)")] = 15,
     regularization: Annotated[float, typer.Option(min=0.0, help="ALS L2 penalty")] = 5.0,
-    alpha: Annotated[float, typer.Option(min=0.0, help="confidence weight of a purchase")] = 2.0,
+    alpha: Annotated[
+        float, typer.Option(min=0.0, help="ALS confidence 1 + alpha * r of a purchase")
+    ] = 2.0,
     tolerance: Annotated[
         float, typer.Option(min=0.0, help="promote if NDCG@10 dropped by at most this share")
     ] = 0.0,
@@ -25,7 +41,7 @@ def train(
         bool, typer.Option("--always-promote", help="make the new version production anyway")
     ] = False,
 ) -> None:
-    """Train ALS on Silver orders, evaluate on a time hold-out, register (W&B or local)."""
+    """Tune on validation, compare with most-popular and item kNN on test, register."""
     from jobs import training
     from jobs.adapters.registry import PromotionPolicy
     from jobs.domain.recommender import ALSParams
@@ -34,11 +50,16 @@ def train(
         params=ALSParams(
             factors=factors, regularization=regularization, alpha=alpha, iterations=iterations
         ),
-        holdout_days=holdout_days,
+        holdout_share=holdout_share,
+        holdout_last=holdout_last,
+        tune_seconds=tune_seconds,
+        min_customers=min_customers,
         window_days=window_days,
     )
-    policy = PromotionPolicy(tolerance=tolerance, enabled=not always_promote)
-    print(training.train(_settings(), config=config, policy=policy).line())
+    policy = PromotionPolicy(
+        tolerance=tolerance, enabled=not always_promote, min_customers=min_customers
+    )
+    print(training.train(_settings(), config=config, policy=policy).report())
 
 
 def serve(

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -283,6 +284,15 @@ def _extract_column(col: str) -> str:
     return col
 
 
+def _day_condition(day: dt.date, tz: str) -> str:
+    start, end = day_window(day, tz)
+    lo, hi = f"'{start.isoformat()}'", f"'{end.isoformat()}'"
+    return (
+        f"((order_date >= {lo} AND order_date < {hi}) "
+        f"OR ({_UNDATED} AND {_PLACED_AT} >= {lo} AND {_PLACED_AT} < {hi}))"
+    )
+
+
 def orders_day_sql(day: dt.date, tz: str = "UTC") -> str:
     """``SELECT`` of one local day of orders (a range on the order_date index).
 
@@ -290,13 +300,22 @@ def orders_day_sql(day: dt.date, tz: str = "UTC") -> str:
     infinite, the day of its ``updated_at`` (else ``created_at``). The bounds are inlined
     because COPY takes no parameters; they are formatted from datetimes, never from user text.
     """
-    start, end = day_window(day, tz)
     cols = ", ".join(_extract_column(c) for c in ORDER_COLUMNS)
-    lo, hi = f"'{start.isoformat()}'", f"'{end.isoformat()}'"
+    return f"SELECT {cols} FROM orders WHERE {_day_condition(day, tz)}"
+
+
+def day_changes_sql(day: dt.date, tz: str, since_xid: int) -> str:
+    """One scan of the day: its rows whose version was written by a transaction numbered at
+    or after ``since_xid`` (32-bit), then one row of NULLs carrying the day's row count in
+    the extra last column."""
+    cols = ", ".join(_extract_column(c) for c in ORDER_COLUMNS)
+    nulls = ", ".join("NULL" for _ in ORDER_COLUMNS)
     return (
-        f"SELECT {cols} FROM orders "
-        f"WHERE ((order_date >= {lo} AND order_date < {hi}) "
-        f"OR ({_UNDATED} AND {_PLACED_AT} >= {lo} AND {_PLACED_AT} < {hi}))"
+        "WITH s AS (SELECT count(*) AS n, array_agg(o) FILTER "
+        f"(WHERE (o.xmin::text::bigint) >= {int(since_xid)}) AS changed "
+        f"FROM orders AS o WHERE {_day_condition(day, tz)}) "
+        f"SELECT {cols}, NULL::bigint FROM s, unnest(s.changed) AS orders "
+        f"UNION ALL SELECT {nulls}, n FROM s"
     )
 
 
@@ -350,14 +369,14 @@ def read_day_changes(
         horizon = int(row[0])
         if horizon // XID_EPOCH != since // XID_EPOCH:
             return None
-        day_rows = orders_day_sql(day, tz)
-        counted = conn.execute(f"SELECT count(*) FROM ({day_rows}) AS d").fetchone()
-        assert counted is not None
-        changed = f"{day_rows} AND (xmin::text::bigint) >= {int(since % XID_EPOCH)}"
         buf = io.BytesIO()
-        for block in copy_out(conn, changed):
+        for block in copy_out(conn, day_changes_sql(day, tz, since % XID_EPOCH)):
             buf.write(block)
-    return DayChanges(orders_from_csv(buf.getbuffer()), int(counted[0]), horizon)
+    table = pacsv.read_csv(pa.BufferReader(buf.getbuffer()), _READ_N, _PARSE, _CONVERT_N)
+    total = pc.drop_null(table[_DAY_COUNT])
+    assert len(total) == 1, "the day's count row is missing"
+    changed = table.filter(pc.is_null(table[_DAY_COUNT])).drop_columns([_DAY_COUNT])
+    return DayChanges(changed.cast(ORDERS_SCHEMA), int(total[0].as_py()), horizon)
 
 
 def unplaceable_orders(conn: psycopg.Connection, limit: int = 5) -> tuple[int, list[str]]:
@@ -402,6 +421,17 @@ _PARSE = pacsv.ParseOptions(newlines_in_values=True)
 _CONVERT = pacsv.ConvertOptions(
     column_types=ORDERS_SCHEMA,
     # PostgreSQL's CSV writes NULL as a bare empty field and '' as "": only the former is null
+    strings_can_be_null=True,
+    quoted_strings_can_be_null=False,
+    null_values=[""],
+)
+
+
+# day_changes_sql's output: the orders columns and the day's count in the last one
+_DAY_COUNT = "_day_count"
+_READ_N = pacsv.ReadOptions(column_names=[*ORDER_COLUMNS, _DAY_COUNT], block_size=16 << 20)
+_CONVERT_N = pacsv.ConvertOptions(
+    column_types=pa.schema([*ORDERS_SCHEMA, pa.field(_DAY_COUNT, pa.int64())]),
     strings_can_be_null=True,
     quoted_strings_can_be_null=False,
     null_values=[""],

@@ -7,14 +7,14 @@ Arrow table (or anything with ``to_arrow()``, e.g. a polars DataFrame) with at l
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
+
+from jobs.domain.reco_summary import ModelSummary
 
 K = 10
 
@@ -56,6 +56,7 @@ class ModelBundle:
     bought: sp.csr_matrix
     metrics: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    summary: ModelSummary | None = None  # how it was chosen and evaluated (None: older)
 
 
 class InvalidBundle(ValueError):
@@ -154,33 +155,35 @@ def _positions(vocab: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(vocab[pos] == ids, pos, -1)
 
 
-def time_split(orders: Any, holdout_days: int) -> tuple[pa.Table, pa.Table, dt.date]:
-    """Split orders into (train, test, first test day): the test is the last ``holdout_days``."""
-    table = as_table(orders)
-    dates = pc.cast(table.column("order_date"), pa.timestamp("us", tz="UTC"))
-    days = pc.cast(dates, pa.date32())
-    last = pc.max(days).as_py()
-    if last is None:
-        raise ValueError("no orders to split")
-    cutoff = last - dt.timedelta(days=holdout_days - 1)
-    is_test = pc.greater_equal(days, pa.scalar(cutoff, pa.date32()))
-    return table.filter(pc.invert(is_test)), table.filter(is_test), cutoff
+def confidence(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
+    """Hu-Koren-Volinsky confidence ``c = 1 + alpha * r`` of every bought (customer, item).
+
+    ``r = log2(1 + count)``: one purchase is ``r = 1``, a tenth repeat adds less than the
+    first. An unbought pair keeps the implicit confidence 1 (preference 0), so any
+    ``alpha > 0`` weights a purchase above a non-purchase, as the paper intends.
+    """
+    conf = matrix.copy().astype(np.float32)
+    conf.data = 1.0 + alpha * np.log2(1.0 + conf.data)
+    return conf
 
 
 def fit_als(matrix: sp.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ALS on a customers x products count matrix; returns (user, item) factors."""
+    """Fit ALS on a customers x products count matrix; returns (user, item) factors.
+
+    The ``implicit`` library reads the matrix values as the confidence itself (and would
+    multiply them by its own ``alpha``, with no ``+ 1``): it gets ``confidence()`` and
+    ``alpha=1``.
+    """
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    # log-scaled counts: a tenth repeat order says less than the first one
-    conf = matrix.copy().astype(np.float32)
-    conf.data = np.log1p(conf.data)
+    conf = confidence(matrix, params.alpha)
     # implicit parallelises per user itself; a BLAS pool on top only oversubscribes
     with threadpool_limits(1, "blas"):
         model = AlternatingLeastSquares(
             factors=params.factors,
             regularization=params.regularization,
-            alpha=params.alpha,
+            alpha=1.0,
             iterations=params.iterations,
             random_state=params.seed,
         )
@@ -188,9 +191,139 @@ def fit_als(matrix: sp.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(model.user_factors), np.ascontiguousarray(model.item_factors)
 
 
+@dataclass(frozen=True)
+class KNNParams:
+    """Item-item cosine kNN: ``neighbours`` kept per item, ``shrink`` damps rare pairs."""
+
+    neighbours: int = 100
+    shrink: float = 10.0
+
+
+@dataclass(frozen=True)
+class EASEParams:
+    """EASE (Steck 2019): a closed-form item-item model, one L2 penalty."""
+
+    l2: float = 300.0
+    half_life: float | None = None  # score from a profile favouring recent purchases
+
+
+def binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """1 where a customer bought an item (any number of times), else 0."""
+    out = matrix.tocsr().copy().astype(np.float32)
+    out.data[:] = 1.0
+    out.eliminate_zeros()
+    return out
+
+
+def fit_itemknn(matrix: sp.csr_matrix, params: KNNParams) -> sp.csr_matrix:
+    """Items x items similarities of the classic item-item kNN (score = bought @ sim).
+
+    ``sim(i, j) = co(i, j) / (sqrt(n_i * n_j) + shrink)`` over binary purchases (cosine with
+    shrinkage), without the item itself, keeping the ``neighbours`` most similar ``i`` of
+    every item ``j``. Sparse throughout: large catalogues need no items x items array.
+    """
+    x = binary(matrix)
+    co = (x.T @ x).tocoo()
+    off = co.row != co.col
+    rows, cols, vals = co.row[off], co.col[off], co.data[off]
+    norms = np.sqrt(np.asarray(x.sum(axis=0), dtype=np.float32).ravel())
+    vals = (vals / (norms[rows] * norms[cols] + params.shrink)).astype(np.float32)
+    sim = sp.csc_matrix((vals, (rows, cols)), shape=co.shape)
+    sim.sort_indices()
+    keep = np.ones(sim.nnz, dtype=bool)
+    n = params.neighbours
+    for j in np.flatnonzero(np.diff(sim.indptr) > n):  # columns with too many neighbours
+        start, end = sim.indptr[j], sim.indptr[j + 1]
+        mine = np.zeros(end - start, dtype=bool)
+        mine[np.argpartition(-sim.data[start:end], n - 1)[:n]] = True
+        keep[start:end] = mine
+    sim.data = np.where(keep, sim.data, 0).astype(np.float32)
+    sim.eliminate_zeros()
+    return sim.tocsr()
+
+
+def fit_ease(matrix: sp.csr_matrix, params: EASEParams) -> np.ndarray:
+    """EASE's items x items weights ``B`` (zero diagonal); scores are ``bought @ B``.
+
+    ``B = I - P / diag(P)`` with ``P = (X'X + l2 I)^-1``: one dense inverse, so it suits
+    catalogues up to tens of thousands of items. Items bought by a single customer carry
+    no co-purchase signal: they are left out of the inverse (their rows and columns stay
+    0), which on long-tailed catalogues makes it several times cheaper.
+    """
+    from scipy.linalg import lapack
+
+    x = binary(matrix)
+    n_items = x.shape[1]
+    active = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() >= 2)
+    out = np.zeros((n_items, n_items), dtype=np.float32)
+    if len(active) == 0:
+        return out
+    sub = x[:, active]
+    gram = (sub.T @ sub).toarray().astype(np.float32)
+    gram[np.diag_indices_from(gram)] += params.l2
+    # Cholesky inverse of the symmetric positive definite Gram (twice as fast as inv)
+    chol, info = lapack.spotrf(gram, lower=1, overwrite_a=1)
+    if info == 0:
+        p, info = lapack.spotri(chol, lower=1, overwrite_c=1)
+    if info != 0:
+        raise ValueError(f"EASE: the Gram matrix is not positive definite (LAPACK {info})")
+    p = np.tril(p) + np.tril(p, -1).T
+    b = p / (-np.diag(p))
+    np.fill_diagonal(b, 0.0)
+    out[np.ix_(active, active)] = b
+    return out
+
+
+def low_rank(
+    weights: np.ndarray | sp.spmatrix, rank: int, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(left, right)`` with ``left @ right.T`` close to ``weights`` (randomised SVD).
+
+    An item-item model served as factors: a customer's vector is ``bought @ left`` and the
+    items' are ``right``, so scoring stays one small dot product per item.
+    """
+    n = weights.shape[0]
+    rank = min(rank, n)
+    rng = np.random.default_rng(seed)
+    probe = rng.standard_normal((n, min(n, rank + 16))).astype(np.float32)
+    basis = np.asarray(weights @ probe)
+    for _ in range(2):  # power iterations sharpen the leading subspace
+        basis, _r = np.linalg.qr(basis)
+        basis = np.asarray(weights @ np.asarray(weights.T @ basis))
+    basis, _r = np.linalg.qr(basis)
+    u, sing, vt = np.linalg.svd(np.asarray((weights.T @ basis).T), full_matrices=False)
+    left = (basis @ u[:, :rank]) * sing[:rank]
+    return np.ascontiguousarray(left, np.float32), np.ascontiguousarray(vt[:rank].T, np.float32)
+
+
 def popularity(matrix: sp.csr_matrix) -> np.ndarray:
     """Distinct customers per product (the popularity baseline's score)."""
     return np.asarray((matrix > 0).sum(axis=0), dtype=np.float32).ravel()
+
+
+def popular_by_group(
+    orders: Any, inter: Interactions, column: str = "region", n: int = 50
+) -> dict[str, list[int]]:
+    """The ``n`` most popular items (distinct customers) within each value of ``column``.
+
+    Item indices are on ``inter``'s vocabulary; the cold start of a customer whose region
+    (or segment) is known. Empty when the orders have no such column.
+    """
+    table = as_table(orders)
+    if column not in table.column_names:
+        return {}
+    group = _strings(table, column)
+    cust = _positions(inter.customer_ids, _strings(table, "customer_id"))
+    prod = _positions(inter.product_ids, _strings(table, "product_id"))
+    ok = (group != "") & (cust >= 0) & (prod >= 0)
+    out: dict[str, list[int]] = {}
+    for value in np.unique(group[ok]):
+        mine = ok & (group == value)
+        pairs = np.unique(cust[mine].astype(np.int64) * len(inter.product_ids) + prod[mine])
+        counts = np.bincount(pairs % len(inter.product_ids), minlength=len(inter.product_ids))
+        order = np.lexsort((np.arange(len(counts)), -counts))[:n]
+        out[str(value)] = [int(i) for i in order if counts[i] > 0]
+    return out
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -204,25 +337,34 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _exclude(scores: np.ndarray, exclude: sp.csr_matrix) -> None:
+NONE = -1  # a slot of a ranked row with no item (the customer bought almost everything)
+
+
+def ranked(scores: np.ndarray, exclude: sp.csr_matrix, k: int = K) -> np.ndarray:
+    """Top-``k`` columns per row, never one of that row's ``exclude`` items.
+
+    A row with fewer than ``k`` items left is padded with ``NONE`` (-1): an excluded item is
+    never returned to fill the list.
+    """
+    scores = np.array(scores, dtype=np.float32, copy=True)
     rows, cols = exclude.nonzero()
     scores[rows, cols] = -np.inf
+    recs = top_k(scores, k)
+    gone = np.isneginf(np.take_along_axis(scores, recs, axis=1))
+    recs[gone] = NONE
+    return recs
 
 
 def recommend_batch(
     user_vecs: np.ndarray, item_factors: np.ndarray, exclude: sp.csr_matrix, k: int = K
 ) -> np.ndarray:
     """Top-``k`` items per user by dot product, never an item in that user's ``exclude`` row."""
-    scores = user_vecs @ item_factors.T
-    _exclude(scores, exclude)
-    return top_k(scores, k)
+    return ranked(user_vecs @ item_factors.T, exclude, k)
 
 
 def popular_batch(pop: np.ndarray, exclude: sp.csr_matrix, k: int = K) -> np.ndarray:
     """The popularity baseline: most popular items not yet bought, per user."""
-    scores = np.broadcast_to(pop, (exclude.shape[0], len(pop))).copy()
-    _exclude(scores, exclude)
-    return top_k(scores, k)
+    return ranked(np.broadcast_to(pop, (exclude.shape[0], len(pop))), exclude, k)
 
 
 def recommend_one(
@@ -240,70 +382,48 @@ def recommend_one(
     return idx, scores[idx]
 
 
-def ranking_metrics(recs: np.ndarray, truth: sp.csr_matrix, n_items: int, k: int = K) -> dict:
-    """precision@k, recall@k, NDCG@k (binary relevance) and catalogue coverage.
+def per_user_metrics(recs: np.ndarray, truth: sp.csr_matrix, k: int = K) -> dict[str, np.ndarray]:
+    """precision@k, recall@k and NDCG@k of every row of ``truth`` that has relevant items.
 
-    ``recs[i]`` ranks items for the user of ``truth`` row ``i``; rows with an empty truth are
-    ignored. Recall divides by the user's number of relevant items.
+    ``recs[i]`` ranks items for the user of ``truth`` row ``i``; ``NONE`` slots are empty.
+    Precision divides by the number of items that could be listed (``k``, or fewer when
+    fewer were left to recommend); the ideal DCG puts ``min(relevant, k)`` hits first.
     """
     n_true = truth.getnnz(axis=1)
     keep = n_true > 0
-    recs, truth, n_true = recs[keep][:, :k], truth[keep], n_true[keep]
-    n = recs.shape[0]
-    if n == 0:
-        return {
-            f"precision@{k}": 0.0,
-            f"recall@{k}": 0.0,
-            f"ndcg@{k}": 0.0,
-            "coverage": 0.0,
-            "users": 0,
-        }
-    rows = np.repeat(np.arange(n), recs.shape[1])
-    hits = np.asarray(truth[rows, recs.ravel()]).reshape(recs.shape) > 0
+    recs, truth, n_true = recs[keep][:, :k], truth[keep].tocsr(), n_true[keep]
+    n, width = recs.shape
+    if n == 0 or width == 0:
+        zero = np.zeros(n)
+        return {f"precision@{k}": zero, f"recall@{k}": zero, f"ndcg@{k}": zero}
+    valid = recs != NONE
+    rows = np.repeat(np.arange(n), width)
+    hits = np.asarray(truth[rows, np.where(valid, recs, 0).ravel()]).reshape(recs.shape) > 0
+    hits &= valid
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (hits * discounts[: recs.shape[1]]).sum(axis=1)
+    dcg = (hits * discounts[:width]).sum(axis=1)
     idcg = np.cumsum(discounts)[np.minimum(n_true, k) - 1]
     n_hits = hits.sum(axis=1)
+    listed = np.maximum(valid.sum(axis=1), 1)
     return {
-        f"precision@{k}": float((n_hits / k).mean()),
-        f"recall@{k}": float((n_hits / n_true).mean()),
-        f"ndcg@{k}": float((dcg / idcg).mean()),
-        "coverage": float(len(np.unique(recs)) / n_items) if n_items else 0.0,
-        "users": int(n),
+        f"precision@{k}": n_hits / np.minimum(listed, k),
+        f"recall@{k}": n_hits / n_true,
+        f"ndcg@{k}": dcg / idcg,
     }
 
 
-def cosine_neighbours(item_factors: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-``k`` cosine neighbours of every item (itself excluded): the Annoy reference."""
-    norms = np.linalg.norm(item_factors, axis=1, keepdims=True)
-    unit = item_factors / np.where(norms == 0, 1, norms)
-    sims = unit @ unit.T
-    np.fill_diagonal(sims, -np.inf)
-    return top_k(sims, k)
+def ranking_metrics(recs: np.ndarray, truth: sp.csr_matrix, n_items: int, k: int = K) -> dict:
+    """Mean precision@k, recall@k, NDCG@k (binary relevance) and catalogue coverage.
 
-
-def holdout_truth(train: Interactions, test: Interactions) -> sp.csr_matrix:
-    """Test purchases on the train vocabulary, minus what the customer had already bought."""
-    truth = align(test, train.customer_ids, train.product_ids)
-    truth = truth - truth.multiply(train.matrix > 0)
-    truth.eliminate_zeros()
-    return truth.tocsr()
-
-
-def evaluate_holdout(
-    train: Interactions, test: Interactions, params: ALSParams, k: int = K
-) -> dict:
-    """Fit on ``train``, rank for every customer with new test purchases; model vs popularity."""
-    users_f, items_f = fit_als(train.matrix, params)
-    truth = holdout_truth(train, test)
-    users = np.flatnonzero(truth.getnnz(axis=1))
-    seen, gold = train.matrix[users], truth[users]
-    n_items = train.matrix.shape[1]
-    model = ranking_metrics(recommend_batch(users_f[users], items_f, seen, k), gold, n_items, k)
-    base = ranking_metrics(popular_batch(popularity(train.matrix), seen, k), gold, n_items, k)
-    key = f"ndcg@{k}"
-    lift = model[key] / base[key] if base[key] > 0 else float("inf") if model[key] > 0 else 0.0
-    metrics = {name: value for name, value in model.items() if name != "users"}
-    metrics |= {f"popularity_{name}": v for name, v in base.items() if name != "users"}
-    metrics |= {f"lift_{key}": lift, "eval_customers": model["users"]}
-    return metrics
+    Rows with an empty truth are ignored (``users`` counts the others). Coverage is the
+    share of the catalogue that appears in the evaluated lists (empty slots do not count).
+    """
+    per_user = per_user_metrics(recs, truth, k)
+    keep = truth.getnnz(axis=1) > 0
+    listed = recs[keep][:, :k]
+    listed = listed[listed != NONE]
+    n = int(keep.sum())
+    out: dict[str, Any] = {name: float(v.mean()) if n else 0.0 for name, v in per_user.items()}
+    out["coverage"] = float(len(np.unique(listed)) / n_items) if n_items and n else 0.0
+    out["users"] = n
+    return out

@@ -43,7 +43,8 @@ def _missing(col: str) -> str:
     return f"({col} IS NULL OR trim({col}) = '')"
 
 
-# (reason, condition) in priority order; the first matching one is _reject_reason
+# (reason, condition) in priority order; the first matching one is _reject_reason.
+# duplicate_order_id is the ``_dup`` column that ``classify`` computes (see there).
 REJECT_RULES: tuple[tuple[str, str], ...] = (
     ("missing_order_id", _missing("order_id")),
     ("missing_customer_id", _missing("customer_id")),
@@ -51,51 +52,94 @@ REJECT_RULES: tuple[tuple[str, str], ...] = (
     ("missing_order_date", "(order_date IS NULL)"),
     ("invalid_quantity", "(quantity IS NULL OR quantity <= 0)"),
     ("missing_price", "(price IS NULL)"),
-    (
-        "duplicate_order_id",
-        f"(NOT {_missing('order_id')} AND row_number() OVER (PARTITION BY order_id "
-        f"ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK}) > 1)",
-    ),
+    ("duplicate_order_id", "_dup"),
 )
 REJECT_REASONS = tuple(reason for reason, _ in REJECT_RULES)
+# true for a row breaking any rule: a cheap boolean filter, the reasons list is built only
+# for rejected rows
+_REJECTED = " OR ".join(cond for _, cond in REJECT_RULES)
 
 
 def classify(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
-    """Bronze rows unchanged plus ``_reject_reasons`` (an empty list for a clean row)."""
-    cases = ", ".join(f"CASE WHEN {cond} THEN '{reason}' END" for reason, cond in REJECT_RULES)
+    """Bronze rows unchanged plus ``_dup``: a later version (or the tie-break) of the same
+    non-missing ``order_id`` beats this row.
+
+    Most order ids occur once, so the repeated ones are found first by a hash aggregate on
+    ``order_id`` alone and the ranking window (``updated_at`` then ``_TIE_BREAK``) runs over
+    their rows only; the other rows pass through an anti-join against that small set. The
+    result is the same as ranking every row (``tests/reference_silver.py`` is that old form,
+    and tests/integration/test_medallion_equivalence.py compares the two).
+    """
     return bronze.query(
         "bronze",
-        f"SELECT *, list_filter([{cases}], r -> r IS NOT NULL) AS _reject_reasons FROM bronze",
+        f"""
+        WITH repeated AS (
+            SELECT order_id FROM bronze WHERE NOT {_missing("order_id")}
+            GROUP BY order_id HAVING count(*) > 1
+        )
+        SELECT *, false AS _dup FROM bronze ANTI JOIN repeated USING (order_id)
+        UNION ALL BY NAME
+        SELECT *, row_number() OVER (
+                   PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK}) > 1
+                   AS _dup
+        FROM bronze SEMI JOIN repeated USING (order_id)
+        """,
+    )
+
+
+def beaten(bronze: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
+    """``_row``: the ``row_id`` of every row that ``classify`` marks ``_dup``.
+
+    For a caller whose bronze rows carry a stable unique ``row_id`` (the job's temp table
+    has the Parquet file row number): it sets ``_dup`` on those few rows in place, which
+    streams the other rows through no join at all. The same ranking as ``classify``.
+    """
+    return bronze.query(
+        "bronze",
+        f"""
+        SELECT {row_id} AS _row
+        FROM (SELECT {row_id}, row_number() OVER (
+                  PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK}) AS _rank
+              FROM bronze
+              WHERE order_id IN (SELECT order_id FROM bronze WHERE NOT {_missing("order_id")}
+                                 GROUP BY order_id HAVING count(*) > 1))
+        WHERE _rank > 1
+        """,
     )
 
 
 def clean(classified: DuckDBPyRelation) -> DuckDBPyRelation:
-    """Silver rows: clean rows with price and total repaired and flagged, sorted by order_id."""
+    """Silver rows: clean rows with price and total repaired and flagged.
+
+    Not sorted: no reader relies on the order (gold aggregates, training concatenates, the
+    SQL views and Trino scan), and sorting the day's rows by ``order_id`` was a large part
+    of the step (benchmarks/results/README.md).
+    """
     return classified.query(
         "classified",
         f"""
-        SELECT * EXCLUDE (_reject_reasons) REPLACE (
+        SELECT * EXCLUDE (_dup) REPLACE (
                    abs(price) AS price,
                    CAST({_REPAIRED_TOTAL} AS {TOTAL_TYPE}) AS total),
                price < 0 AS _price_repaired,
                coalesce(abs(total - {_REPAIRED_TOTAL}) > 0.01, true) AS _total_mismatch
         FROM classified
-        WHERE len(_reject_reasons) = 0
-        ORDER BY order_id
+        WHERE NOT coalesce({_REJECTED}, false)
         """,
     )
 
 
 def rejected(classified: DuckDBPyRelation) -> DuckDBPyRelation:
     """Quarantine: rejected rows as extracted, with ``_reject_reason`` and all reasons."""
+    cases = ", ".join(f"CASE WHEN {cond} THEN '{reason}' END" for reason, cond in REJECT_RULES)
     return classified.query(
         "classified",
-        """
-        SELECT * EXCLUDE (_reject_reasons),
-               _reject_reasons[1] AS _reject_reason,
-               _reject_reasons
-        FROM classified
-        WHERE len(_reject_reasons) > 0
+        f"""
+        SELECT * EXCLUDE (_dup, _reasons),
+               _reasons[1] AS _reject_reason,
+               _reasons AS _reject_reasons
+        FROM (SELECT *, list_filter([{cases}], r -> r IS NOT NULL) AS _reasons
+              FROM classified WHERE coalesce({_REJECTED}, false))
         ORDER BY ALL NULLS LAST
         """,
     )

@@ -92,6 +92,39 @@ def test_unknown_customer_gets_popular_products(client: TestClient, trained) -> 
     assert [i["product_id"] for i in body["recommendations"]] == expected
 
 
+def test_cold_start_uses_the_customers_region_when_known(client: TestClient, trained) -> None:
+    regions = trained[1].info["popular_by_region"]
+    region, items = sorted(regions.items())[0]
+    body = client.get("/recommend/CUST-NOBODY", params={"top_n": 5, "region": region}).json()
+    assert (body["strategy"], body["region"]) == ("popular", region)
+    assert [i["product_id"] for i in body["recommendations"]] == [
+        trained[1].product_ids[i] for i in items[:5]
+    ]
+    other = client.get("/recommend/CUST-NOBODY", params={"region": "Atlantis"}).json()
+    assert "region" not in other  # unknown region: the overall list
+    plain = client.get("/recommend/CUST-NOBODY").json()
+    assert other["recommendations"] == plain["recommendations"]
+
+
+def test_personal_recommendations_name_their_reasons(client: TestClient, trained) -> None:
+    customer, bought = known_customer(trained[1])
+    names = {trained[1].product_names[list(trained[1].product_ids).index(p)] for p in bought}
+    items = client.get(f"/recommend/{customer}", params={"top_n": 5}).json()["recommendations"]
+    for item in items:
+        assert 1 <= len(item["because"]) <= 2 and set(item["because"]) <= names
+
+
+def test_model_shows_the_summary_beside_the_baselines(client: TestClient, trained) -> None:
+    body = client.get("/model").json()
+    summary = trained[1].summary
+    assert summary is not None
+    assert body["model_version"] == "v1" and body["summary"] == summary.model_dump(mode="json")
+    assert set(body["summary"]["scores"]) == {"model", "popular", "itemknn"}
+    ndcg = body["summary"]["scores"]["model"]["ndcg"]
+    assert ndcg["low"] <= ndcg["value"] <= ndcg["high"]
+    assert body["summary"]["evaluated_customers"] == summary.evaluated_customers > 0
+
+
 @pytest.mark.parametrize("top_n", ["0", "51", "-1", "abc", "1.5", ""])
 def test_bad_top_n_is_422(client: TestClient, top_n: str) -> None:
     for path in ("/recommend/CUST-000001", "/similar/anything"):

@@ -13,6 +13,9 @@ from jobs.errors import ShoplakeError
 from jobs.settings import Settings
 from tests.unit.test_recommender import generated_orders
 
+# the whole search space, not a clock budget: the same data gives the same model
+EXHAUSTIVE = training.TrainConfig(tune_seconds=1e9)
+
 
 def write_silver(settings: Settings, days: int = 21) -> int:
     """Generated orders written as daily Silver partitions; returns the row count."""
@@ -26,7 +29,7 @@ def write_silver(settings: Settings, days: int = 21) -> int:
 
 def test_train_reads_silver_and_registers_production(folder_settings: Settings) -> None:
     rows = write_silver(folder_settings)
-    result = training.train(folder_settings)
+    result = training.train(folder_settings, config=EXHAUSTIVE)
     reg = result.registration
     assert (reg.version, reg.promoted, sorted(reg.aliases)) == (
         "v1",
@@ -37,10 +40,13 @@ def test_train_reads_silver_and_registers_production(folder_settings: Settings) 
     registry = LocalRegistry(folder_settings.data_path / "registry")
     version, bundle = registry.load("production")
     assert version == "v1" and bundle.info["orders"] == rows
-    assert bundle.info["holdout_start"] == "2025-03-25"  # the last 7 days of 2025-03-31
-    assert bundle.user_factors.shape == (len(bundle.customer_ids), 16)
+    # each customer's last 10 % of purchases was the test, the 10 % before the validation
+    assert bundle.info["holdout"].startswith("per-customer temporal split")
+    assert bundle.summary is not None and bundle.summary.evaluated_customers > 50
+    assert set(bundle.summary.scores) == {"model", "popular", "itemknn"}
+    assert bundle.user_factors.shape[0] == len(bundle.customer_ids)
     # same data, same seed: same metrics, and "not worse" promotes the retrain
-    again = training.train(folder_settings)
+    again = training.train(folder_settings, config=EXHAUSTIVE)
     assert again.metrics == result.metrics and again.registration.version == "v2"
     assert again.registration.promoted
     assert "NDCG@10" in again.line()
@@ -64,3 +70,25 @@ def test_too_little_history_is_a_clear_error(folder_settings: Settings) -> None:
     orders = generated_orders(days=1)
     with pytest.raises(ShoplakeError, match="not enough orders"):
         training.train(folder_settings, orders=orders)
+
+
+def test_real_shoppers_prefer_the_tuned_model_to_both_baselines(folder_settings: Settings) -> None:
+    """MovieLens (100k real ratings) as orders: the model beats most-popular and item kNN.
+
+    The issue's targets (2x and 1.15x) are checked by benchmarks/bench_recommender.py; here
+    the bars are lower so that a loaded machine (a shorter search) does not fail the test.
+    """
+    from tests.support.movielens import movielens_orders
+
+    orders = movielens_orders()
+    result = training.train(
+        folder_settings, orders=orders, config=training.TrainConfig(tune_seconds=30.0)
+    )
+    s = result.summary
+    print("\n".join(s.lines()))
+    assert s.evaluated_customers >= 600 and s.evaluated_items > 1000
+    assert s.lifts["popular"].value >= 1.6 and s.lifts["popular"].low > 1.0
+    assert s.lifts["itemknn"].value >= 1.05
+    assert result.registration.promoted
+    _, bundle = LocalRegistry(folder_settings.data_path / "registry").load("production")
+    assert bundle.summary == s and bundle.info["orders"] == orders.num_rows

@@ -217,3 +217,39 @@ def test_simulated_orders_start_pending_and_defects_are_counted():
     assert count_defects(rows) == 3
     assert count_defects(rows.slice(0, 1)) == 0
     assert isinstance(new, pa.Table)
+
+
+def test_kept_rows_replace_changed_orders_and_compact_when_stale() -> None:
+    """Changed rows replace their older versions in the kept day (marked, then compacted
+    once a quarter is stale); the figures equal a recomputation over the current rows."""
+    kept = dashboard_metrics.TodayRows("postgresql://unused", "UTC")
+    try:
+        kept._load(orders_table(ROWS))
+        prev = dashboard_metrics.counted_rows(orders_table([]))
+        current = {r["order_id"]: r for r in ROWS}
+        # 1: a price change and a new order: marked, not compacted (2 of 9 rows stale)
+        changes = [
+            {**current[ROWS[0]["order_id"]], "price": Decimal("20.00")},
+            order(9, product_name="Pen", status="completed", price=Decimal("2.00")),
+        ]
+        kept._replace(orders_table(changes))
+        current.update({r["order_id"]: r for r in changes})
+        assert kept.live is not None and kept.rows.num_rows == 10
+        day = dashboard_metrics.DayRows(kept.rows, kept.live)
+        assert day.count == len(current) == 9
+        assert sorted(day.table()["order_id"].to_pylist()) == sorted(current)
+        expected = dashboard_metrics.compute(
+            orders_table(list(current.values())), prev, DAY, LATER, "UTC"
+        )
+        assert kept.metrics(prev, DAY, LATER) == expected
+        # 2: three more updates: a quarter stale, so the kept rows are compacted
+        changes = [{**current[r["order_id"]], "quantity": 5} for r in ROWS[1:4]]
+        kept._replace(orders_table(changes))
+        current.update({r["order_id"]: r for r in changes})
+        assert kept.live is None and kept.rows.num_rows == len(current) == 9
+        expected = dashboard_metrics.compute(
+            orders_table(list(current.values())), prev, DAY, LATER, "UTC"
+        )
+        assert kept.metrics(prev, DAY, LATER) == expected
+    finally:
+        kept.close()

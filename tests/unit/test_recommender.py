@@ -69,22 +69,34 @@ def test_interactions_count_orders_and_skip_missing_ids() -> None:
     assert inter.matrix.toarray().tolist() == [[2, 1], [1, 0]]
 
 
-def test_time_split_keeps_the_last_days_and_truth_drops_known_items() -> None:
+def test_customer_split_holds_out_each_customers_latest_purchases() -> None:
+    from jobs.domain import reco_eval as ev
+
     table = orders_table(
         [
             ("c1", "p1", "Mug", "Home", "2025-01-01T10:00:00"),
             ("c1", "p2", "Pen", "Office", "2025-01-02T10:00:00"),
-            ("c1", "p1", "Mug", "Home", "2025-01-03T00:00:00"),  # bought before: not a new item
-            ("c1", "p3", "Cup", "Home", "2025-01-03T23:59:59"),
-            ("c9", "p2", "Pen", "Office", "2025-01-03T12:00:00"),  # unknown customer: dropped
+            ("c1", "p1", "Mug", "Home", "2025-01-05T00:00:00"),  # bought before: a repeat
+            ("c1", "p3", "Cup", "Home", "2025-01-04T23:59:59"),
+            ("c2", "p2", "Pen", "Office", "2025-01-01T12:00:00"),
+            ("c2", "p1", "Mug", "Home", "2025-01-09T12:00:00"),
+            ("c2", "p4", "Lamp", "Home", "2025-01-08T12:00:00"),
+            ("c3", "p2", "Pen", "Office", "2025-01-03T12:00:00"),  # 2 purchases: kept whole
+            ("c3", "p9", "Ink", "Office", "2025-01-04T12:00:00"),
         ]
     )
-    train, test, cutoff = rec.time_split(table, holdout_days=1)
-    assert cutoff == dt.date(2025, 1, 3)
-    assert (train.num_rows, test.num_rows) == (2, 3)
-    a, b = rec.build_interactions(train), rec.build_interactions(test)
-    truth = rec.holdout_truth(a, b)  # p3 is unknown to the train vocabulary: dropped too
-    assert truth.shape == (1, 2) and truth.nnz == 0
+    kept, held = ev.customer_split(table, ev.SplitRule(last=2))
+    cust, prod = held["customer_id"].to_pylist(), held["product_id"].to_pylist()
+    pairs = sorted(zip(cust, prod, strict=True))
+    assert pairs == [("c1", "p1"), ("c1", "p3"), ("c2", "p1"), ("c2", "p4")]
+    assert kept.num_rows == 5
+    # a share: 10 % of 4 purchases rounds down to 0 but one is always held out
+    _, one = ev.customer_split(table, ev.SplitRule(fraction=0.1))
+    assert sorted(one["customer_id"].to_pylist()) == ["c1", "c2"]
+    ho = ev.holdout(rec.build_interactions(kept), rec.build_interactions(held))
+    # c1's p1 is a repeat, p3 and p4 were never bought in training (unseen), c2's p1 is new
+    assert (ho.customers, ho.items, ho.repeats, ho.unseen_items) == (1, 1, 1, 2)
+    assert ho.held_customers == 2
 
 
 def test_top_k_orders_scores_and_breaks_ties_by_index() -> None:
@@ -127,7 +139,8 @@ def test_als_is_deterministic_and_learns_blocks() -> None:
 
 
 def test_annoy_agrees_with_exact_cosine_neighbours() -> None:
-    from api.index import build_index, index_recall
+    from api.index import build_index
+    from tests.support.annoy_check import cosine_neighbours, index_recall
 
     rng = np.random.default_rng(7)
     # clustered item factors, as ALS gives (categories), 2,000 items
@@ -135,7 +148,7 @@ def test_annoy_agrees_with_exact_cosine_neighbours() -> None:
     items = (centers[rng.integers(0, 8, 2000)] + 0.6 * rng.normal(size=(2000, 16))).astype(
         np.float32
     )
-    exact = rec.cosine_neighbours(items, 10)
+    exact = cosine_neighbours(items, 10)
     recall = index_recall(build_index(items), exact, 10)
     print(f"Annoy recall@10 against exact cosine (2,000 items, 16 factors): {recall:.3f}")
     assert recall >= 0.9
@@ -161,7 +174,7 @@ def generated_orders(seed: int = 42, days: int = 30, per_day: int = 150) -> pa.T
 def test_model_is_evaluated_against_popularity_on_generated_data() -> None:
     from jobs.training import TrainConfig, fit_bundle
 
-    bundle = fit_bundle(generated_orders(), TrainConfig())
+    bundle = fit_bundle(generated_orders(), TrainConfig(tune_seconds=5.0))
     m = bundle.metrics
     print({k: round(v, 4) for k, v in m.items()})
     assert m["eval_customers"] > 100
@@ -187,7 +200,7 @@ def history_orders(customers: int = 1000, orders: int = 20_000, days: int = 60) 
 def test_model_beats_popularity_with_a_longer_history() -> None:
     from jobs.training import TrainConfig, fit_bundle
 
-    m = fit_bundle(history_orders(), TrainConfig()).metrics
+    m = fit_bundle(history_orders(), TrainConfig(tune_seconds=5.0)).metrics
     print(f"NDCG@10 model {m['ndcg@10']:.4f} vs popularity {m['popularity_ndcg@10']:.4f}")
     assert m["ndcg@10"] >= 1.5 * m["popularity_ndcg@10"]
 
@@ -195,6 +208,154 @@ def test_model_beats_popularity_with_a_longer_history() -> None:
 def test_model_beats_popularity_at_the_default_seed_size() -> None:
     from jobs.training import TrainConfig, fit_bundle
 
-    m = fit_bundle(generated_orders(), TrainConfig()).metrics
+    m = fit_bundle(generated_orders(), TrainConfig(tune_seconds=5.0)).metrics
     print(f"default seed size: NDCG@10 {m['ndcg@10']:.4f} vs {m['popularity_ndcg@10']:.4f}")
     assert m["ndcg@10"] >= 1.5 * m["popularity_ndcg@10"]
+
+
+def test_confidence_is_one_plus_alpha_times_r() -> None:
+    counts = sp.csr_matrix(np.array([[1, 0, 3]], dtype=np.float32))
+    for alpha in (0.1, 1.0, 10.0):
+        conf = rec.confidence(counts, alpha)
+        # r = log2(1 + count): one purchase is r = 1, three are r = 2
+        assert conf.toarray()[0].tolist() == pytest.approx([1 + alpha, 0.0, 1 + 2 * alpha])
+        # implicit reads an absent pair as confidence 1: any alpha > 0 puts a purchase above
+        assert conf.data.min() > 1.0
+
+
+def test_excluded_items_never_fill_a_list_and_short_lists_score_fairly() -> None:
+    # customer 0 bought 4 of 5 items: one is left, the other nine slots stay empty
+    bought = sp.csr_matrix(np.array([[1, 1, 1, 1, 0], [0, 0, 0, 0, 0]], dtype=np.float32))
+    recs = rec.recommend_batch(np.ones((2, 2)), np.ones((5, 2)), bought, k=10)
+    assert recs.shape == (2, 5)
+    assert recs[0].tolist() == [4, rec.NONE, rec.NONE, rec.NONE, rec.NONE]
+    assert sorted(recs[1].tolist()) == [0, 1, 2, 3, 4]
+    pop = rec.popular_batch(np.arange(5, dtype=np.float32), bought, k=3)
+    assert pop[0].tolist() == [4, rec.NONE, rec.NONE]
+    truth = sp.csr_matrix(np.array([[0, 0, 0, 0, 1], [0, 0, 1, 0, 0]], dtype=np.float32))
+    m = rec.ranking_metrics(recs, truth, n_items=5, k=10)
+    # customer 0: the one listable item is a hit (precision 1, NDCG 1); customer 1: 1 of 5
+    per_user = rec.per_user_metrics(recs, truth, k=10)
+    assert per_user["precision@10"].tolist() == pytest.approx([1.0, 0.2])
+    assert per_user["ndcg@10"][0] == pytest.approx(1.0)
+    assert m["coverage"] == pytest.approx(1.0) and m["users"] == 2  # NONE never counts
+    # a catalogue smaller than k: the ideal ranking still scores 1
+    full = rec.per_user_metrics(np.array([[2, 0, 1]]), sp.csr_matrix(np.ones((1, 3))), k=10)
+    assert full["ndcg@10"][0] == pytest.approx(1.0) and full["precision@10"][0] == 1.0
+
+
+def block_matrix(users: int = 40, items: int = 20) -> sp.csr_matrix:
+    """Two groups of customers, each buying only from its own half of the catalogue."""
+    rows, cols = [], []
+    half_size = items // 2
+    for u in range(users):
+        half = (u % 2) * half_size
+        for i in range(half, half + half_size):
+            if (u + i) % 3:
+                rows.append(u)
+                cols.append(i)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(users, items))
+
+
+def test_item_models_learn_blocks_and_export_as_factors() -> None:
+    matrix = block_matrix()
+    sim = rec.fit_itemknn(matrix, rec.KNNParams(neighbours=5, shrink=1.0))
+    assert sim.diagonal().sum() == 0 and (sim.getnnz(axis=0) <= 5).all()
+    weights = rec.fit_ease(matrix, rec.EASEParams(l2=10.0))
+    assert np.allclose(np.diag(weights), 0)
+    for scores in (np.asarray((rec.binary(matrix) @ sim).todense()), rec.binary(matrix) @ weights):
+        recs = rec.ranked(scores, matrix, k=3)
+        assert all(((r >= 10) == (u % 2 == 1)).all() for u, r in enumerate(recs))
+    left, right = rec.low_rank(weights, 20)  # full rank: exact
+    np.testing.assert_allclose(left @ right.T, weights, atol=1e-4)
+    left, right = rec.low_rank(weights, 4)
+    assert right.shape == (20, 4) and left.shape == (20, 4)
+
+
+def test_recency_profile_favours_the_latest_purchases() -> None:
+    from jobs.domain import reco_eval as ev
+
+    table = orders_table(
+        [
+            ("c1", "p1", "Mug", "Home", "2025-01-01T10:00:00"),
+            ("c1", "p2", "Pen", "Office", "2025-01-02T10:00:00"),
+            ("c1", "p3", "Cup", "Home", "2025-01-03T10:00:00"),
+            ("c1", "p1", "Mug", "Home", "2025-01-04T10:00:00"),  # p1 again: its latest counts
+        ]
+    )
+    inter = rec.build_interactions(table)
+    weights = ev.recency(table, inter, half_life=1.0).toarray()[0]
+    assert weights.tolist() == pytest.approx([1.0, 0.25, 0.5])
+    assert ev.recency(table, inter, None).toarray()[0].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_too_few_evaluated_customers_give_no_lift_and_no_promotion() -> None:
+    from jobs.adapters.registry import PromotionPolicy
+    from jobs.domain import reco_eval as ev
+
+    table = generated_orders(days=3)
+    kept, held = ev.customer_split(table, ev.SplitRule())
+    train, test = rec.build_interactions(kept), rec.build_interactions(held)
+    ho = ev.holdout(train, test)
+    assert 0 < ho.customers < 1000
+    scorers = {
+        ev.MODEL: ev.fit_scorer(train, rec.KNNParams()),
+        ev.POPULAR: ev.popular_scorer(train.matrix),
+    }
+    scores, lifts, message = ev.score_methods(train, ho, scorers, min_customers=1000)
+    assert lifts == {} and f"only {ho.customers} customers evaluated (minimum 1000)" in message
+    assert scores[ev.POPULAR].ndcg.low <= scores[ev.POPULAR].ndcg.value
+    scores, lifts, message = ev.score_methods(train, ho, scorers, min_customers=1)
+    assert message == "" and set(lifts) == {ev.POPULAR}
+    lift = lifts[ev.POPULAR]
+    assert lift.value == pytest.approx(scores[ev.MODEL].ndcg.value / scores[ev.POPULAR].ndcg.value)
+    assert lift.low <= lift.value <= lift.high
+    policy = PromotionPolicy(min_customers=1000)
+    assert not policy.allows({"ndcg@10": 0.9, "eval_customers": 999}, None)
+    assert "only 999 customers evaluated" in (policy.too_few({"eval_customers": 999}) or "")
+    assert policy.allows({"ndcg@10": 0.9, "eval_customers": 1000}, None)
+
+
+def test_bootstrap_intervals_bracket_the_mean_and_are_paired() -> None:
+    from jobs.domain import reco_eval as ev
+
+    rng = np.random.default_rng(3)
+    a = rng.random(500)
+    per_user = {"model": {"ndcg@10": a}, "same": {"ndcg@10": a.copy()}}
+    intervals, draws = ev.bootstrap(per_user, n=200)
+    m = intervals["model"]["ndcg@10"]
+    assert m.low < m.value < m.high and m.value == pytest.approx(a.mean())
+    assert m.high - m.low < 0.1
+    np.testing.assert_array_equal(draws[:, 0], draws[:, 1])  # same resamples for both
+
+
+def test_search_stops_at_its_budget_and_keeps_the_best() -> None:
+    from jobs.domain import reco_eval as ev
+
+    table = generated_orders(days=10)
+    kept, val = ev.customer_split(table, ev.SplitRule())
+    train, held = rec.build_interactions(kept), rec.build_interactions(val)
+    space = ev.candidates(train.matrix.shape[1])
+    chosen, tuning = ev.tune(train, held, space, budget_seconds=0.0, orders=kept)
+    assert tuning.trials == 1 and chosen == space[0]
+    chosen, tuning = ev.tune(train, held, space[:6], budget_seconds=60.0, orders=kept)
+    assert tuning.trials == 6
+    assert max(tuning.validation_ndcg.values()) == tuning.validation_ndcg[ev.kind_of(chosen)]
+
+
+def test_every_family_exports_factors_that_rank_like_the_model() -> None:
+    from jobs.domain import reco_eval as ev
+
+    table = generated_orders(days=7)
+    inter = rec.build_interactions(table)
+    rows = np.arange(20)
+    for params in (rec.KNNParams(), rec.EASEParams(l2=100.0, half_life=5.0), rec.ALSParams()):
+        users, items = ev.export(inter, params, table)
+        assert users.shape[0] == len(inter.customer_ids) and items.shape[0] == inter.matrix.shape[1]
+        assert users.dtype == items.dtype == np.float32 and users.shape[1] == items.shape[1]
+        if isinstance(params, rec.ALSParams):
+            continue  # ALS is its factors
+        exact = ev.fit_scorer(inter, params, table)(rows)
+        served = users[rows] @ items.T
+        # the catalogue is smaller than the export rank: the factors are exact
+        np.testing.assert_allclose(served, exact, atol=1e-3)

@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from jobs.adapters.registry.bundle_io import FILES
 from jobs.adapters.registry.local import LocalRegistry
 from jobs.adapters.registry.wandb import WandbRegistry
 from jobs.bootstrap import registry_for
+from jobs.domain.reco_summary import Interval, MethodScore, ModelSummary, Tuning
 from jobs.domain.recommender import ModelBundle
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
@@ -61,6 +63,43 @@ def test_promotion_is_configurable(tmp_path: Path) -> None:
     assert forced.promoted and forced.reason == "promotion check disabled"
     strict = PromotionPolicy(metrics=("ndcg@10", "recall@10"))
     assert not strict.allows({"ndcg@10": 0.3, "recall@10": 0.1}, {"ndcg@10": 0.2, "recall@10": 0.2})
+
+
+def summary(customers: int) -> ModelSummary:
+    interval = Interval(value=0.1, low=0.08, high=0.12)
+    score = MethodScore(ndcg=interval, recall=interval, precision=0.05, coverage=0.3)
+    return ModelSummary(
+        model="ease",
+        params={"l2": 300.0, "half_life": 5.0},
+        k=10,
+        protocol="per-customer temporal split",
+        evaluated_customers=customers,
+        evaluated_items=40,
+        holdout_customers=customers + 3,
+        unseen_items=2,
+        repeat_purchases=1,
+        min_customers=50,
+        scores={"model": score, "popular": score},
+        lifts={"popular": Interval(value=1.0, low=0.9, high=1.1)} if customers >= 50 else {},
+        tuning=Tuning(trials=3, seconds=1.5, chosen="ease"),
+    )
+
+
+def test_the_typed_summary_is_stored_and_guards_promotion(tmp_path: Path) -> None:
+    reg = LocalRegistry(tmp_path)
+    few = bundle(0.9)
+    few = replace(few, summary=summary(12), metrics=summary(12).metrics())
+    first = reg.register(few)
+    assert not first.promoted and reg.resolve("production") is None
+    assert first.reason == "only 12 customers evaluated (minimum 50): not promoted"
+    enough = summary(500)
+    reg.register(replace(bundle(0.1), summary=enough, metrics=enough.metrics()))
+    version, loaded = reg.load("production")
+    assert version == "v2" and loaded.summary == enough
+    assert loaded.metrics["lift_ndcg@10"] == 1.0 and loaded.metrics["eval_customers"] == 500
+    meta = json.loads((tmp_path / "recommender" / "v2" / "meta.json").read_text())
+    assert meta["summary"]["scores"]["popular"]["ndcg"]["low"] == 0.08
+    assert reg.load("v1")[1].summary == summary(12)  # stored even when not promoted
 
 
 def test_load_by_alias_and_version_round_trips(tmp_path: Path) -> None:

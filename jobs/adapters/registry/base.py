@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.adapters.registry.bundle_io import meta_of, read_bundle, write_bundle
+from jobs.domain.reco_eval import MIN_CUSTOMERS
 from jobs.domain.recommender import InvalidBundle, ModelBundle
 from jobs.errors import ShoplakeError
 
@@ -31,16 +32,32 @@ class InvalidModel(ShoplakeError):
 class PromotionPolicy:
     """A new version becomes ``production`` only if no listed metric got worse.
 
-    ``tolerance`` is relative: 0.02 accepts a drop of up to 2 %. ``enabled=False`` promotes
-    every new version.
+    ``tolerance`` is relative: 0.02 accepts a drop of up to 2 %. A version evaluated on
+    fewer than ``min_customers`` customers (``eval_customers``) is never promoted, not even
+    the first: its metrics say too little. ``enabled=False`` promotes every new version.
     """
 
     metrics: tuple[str, ...] = ("ndcg@10",)
     tolerance: float = 0.0
     enabled: bool = True
+    min_customers: int = MIN_CUSTOMERS
+
+    def too_few(self, new: dict[str, Any]) -> str | None:
+        """Why ``new`` cannot be promoted on its evaluation size, None when it can."""
+        evaluated = new.get("eval_customers")
+        if evaluated is None or int(evaluated) >= self.min_customers:
+            return None  # versions from before the count are judged on their metrics
+        return (
+            f"only {int(evaluated)} customers evaluated (minimum {self.min_customers}): "
+            "not promoted"
+        )
 
     def allows(self, new: dict[str, Any], current: dict[str, Any] | None) -> bool:
-        if not self.enabled or current is None:
+        if not self.enabled:
+            return True
+        if self.too_few(new):
+            return False
+        if current is None:
             return True
         for name in self.metrics:
             old = current.get(name)
@@ -99,7 +116,10 @@ class ModelRegistry(ABC):
         current_version = self.resolve(PRODUCTION)
         current = self.meta(PRODUCTION) if current_version else None
         promoted = self.policy.allows(bundle.metrics, (current or {}).get("metrics"))
-        if current is None:
+        too_few = self.policy.too_few(bundle.metrics) if self.policy.enabled else None
+        if too_few:
+            reason = too_few
+        elif current is None:
             reason = "first version"
         elif not self.policy.enabled:
             reason = "promotion check disabled"

@@ -13,12 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from jobs.domain.reco_summary import ModelSummary
 from jobs.domain.recommender import InvalidBundle, ModelBundle, check_bundle
 from jobs.errors import first_line
 
 T = TypeVar("T")
 # what reading a damaged file raises (ArrowInvalid and JSONDecodeError are ValueErrors)
-DAMAGED = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile)
+DAMAGED = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile)  # pydantic too
 
 FORMAT = 1
 FACTORS, BOUGHT, CUSTOMERS, PRODUCTS, META = (
@@ -58,7 +59,16 @@ def write_bundle(bundle: ModelBundle, folder: Path) -> None:
 
 def meta_of(bundle: ModelBundle) -> dict[str, Any]:
     """The JSON metadata stored beside the arrays (metrics, parameters, data window)."""
-    return {"format": FORMAT, "metrics": bundle.metrics, "info": bundle.info}
+    meta: dict[str, Any] = {"format": FORMAT, "metrics": bundle.metrics, "info": bundle.info}
+    if bundle.summary is not None:
+        meta["summary"] = bundle.summary.model_dump(mode="json")
+    return meta
+
+
+def summary_of(meta: dict[str, Any]) -> ModelSummary | None:
+    """The typed summary stored in a version's metadata (None for versions before it)."""
+    raw = meta.get("summary")
+    return None if raw is None else ModelSummary.model_validate(raw)
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -88,6 +98,7 @@ def read_bundle(folder: Path) -> ModelBundle:
         bought=_read(folder, BOUGHT, lambda p: sp.load_npz(p).tocsr()),
         metrics=_read(folder, META, lambda _: dict(meta.get("metrics") or {})),
         info=_read(folder, META, lambda _: dict(meta.get("info") or {})),
+        summary=_read(folder, META, lambda _: summary_of(meta)),
     )
     check_bundle(bundle)
     return bundle
