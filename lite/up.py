@@ -42,7 +42,8 @@ STREAMING_SERVICES = frozenset({"kafka", "connect", "flink-jobmanager", "flink-t
 class UpOptions:
     """What ``shoplake up`` runs besides the core services."""
 
-    simulate: float | None = None
+    simulate: float | None = None  # a flat rate, orders/s
+    simulate_speed: float | None = None  # the shop model, times its history's volume
     full: bool = False
     seed_if_empty: bool = False
     catch_up_days: int = 30
@@ -241,6 +242,8 @@ class Platform:
         ]
         if o.simulate:
             wanted.append(("simulator", ["simulate", "--rate", str(o.simulate)]))
+        elif o.simulate_speed:
+            wanted.append(("simulator", ["simulate", "--speed", str(o.simulate_speed)]))
         # full: the Flink job evaluates the rules; this process only delivers its alerts
         engine = ["--engine", "flink"] if self.full else []
         wanted.append(("alerts", ["alerts", "run", *engine]))

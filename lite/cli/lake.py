@@ -39,10 +39,10 @@ class SqlFormat(StrEnum):
 def seed(
     days: Annotated[
         int, typer.Option(min=1, max=MAX_BACKFILL_DAYS, help="days of order history")
-    ] = 30,
+    ] = 90,
     orders_per_day: Annotated[
         int, typer.Option(min=0, max=MAX_ORDERS_PER_DAY, help="average orders per day")
-    ] = 150,
+    ] = 800,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same data)")] = 42,
     end_date: Annotated[str | None, typer.Option(help="last day (default: today)")] = None,
     customers: Annotated[

@@ -126,6 +126,11 @@ def test_a_bad_secret_setting_never_echoes_its_value(
         (("simulate", "--duration", "nan"), "--duration"),
         (("simulate", "--report-every", "0"), "--report-every"),
         (("up", "--simulate", "inf"), "--simulate"),
+        (("up", "--simulate", "0x"), "--simulate"),
+        (("up", "--simulate", "fast"), "--simulate: 'fast' is neither"),
+        (("simulate", "--speed", "0"), "--speed"),
+        (("simulate", "--speed", "nan"), "--speed"),
+        (("simulate", "--orders-per-day", "-1"), "--orders-per-day"),
         (("metrics", "run", "--every", "nan"), "--every"),
         (("sql", "--engine", "spark", "SELECT 1"), "unknown engine 'spark' (choose duckdb, trino)"),
         (("sql", "--format", "xml", "SELECT 1"), "unknown format 'xml' (choose table, csv, json)"),
@@ -185,3 +190,11 @@ def test_a_choice_option_takes_each_of_its_values() -> None:
         assert [parse(str(member)) for member in kind] == list(kind)
         assert parse(next(iter(kind))) is next(iter(kind))  # a default is passed through
     assert choice(SqlFormat, "format")["metavar"] == "[table|csv|json]"
+
+
+def test_simulate_option_is_a_rate_or_a_speed_up() -> None:
+    from lite.cli.live import simulate_option
+
+    assert simulate_option("5") == (5.0, None)  # the original meaning: orders/s
+    assert simulate_option("1x") == (None, 1.0)  # the shop at its history's volume
+    assert simulate_option(" 10X ") == (None, 10.0)
