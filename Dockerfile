@@ -95,8 +95,8 @@ COPY api/ api/
 COPY web/ web/
 COPY dags/ dags/
 COPY config/docker/shoplake /usr/local/bin/shoplake
-# Airflow's start-up hook (lite.airflow_site), written by the same code as natively
-RUN .venv/bin/python -c "from lite import airflow_venv; print(airflow_venv.ensure())"
+# Airflow's start-up hook (lite.services.airflow.site), written by the same code as natively
+RUN .venv/bin/python -c "from lite.services.airflow import venv; print(venv.ensure())"
 USER shoplake
 WORKDIR /data
 ENTRYPOINT ["/usr/bin/tini", "--"]

@@ -64,8 +64,8 @@ docker-images: install ## build the images both compose files run (Debian base b
 	$(BIN)/shoplake docker images --profile lite
 	$(BIN)/shoplake docker images --profile full
 
-demo: engines ## start the platform: services, 30 days of data if empty, lake catch-up, dashboard, alerts, API, a 5 orders/s simulator
-	$(BIN)/shoplake up --seed-if-empty --simulate 5
+demo: engines ## start the platform: services, 90 days of data if empty, lake catch-up, dashboard, alerts, API, the live shop at its history's volume
+	$(BIN)/shoplake up --seed-if-empty --simulate 1x
 
 test: engines-full ## install everything, then run unit, integration, full-profile and end-to-end tests on real services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

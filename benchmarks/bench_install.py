@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lite import airflow_venv
 from lite.locks import uv_binary
 from lite.pinned_venv import base_python
+from lite.services.airflow import venv as airflow_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "install.json"

@@ -45,7 +45,7 @@ from jobs.adapters import debezium, kafka_io
 from jobs.alerts import flink_job as flink_alerts
 from jobs.settings import Settings
 from lite.services import manager
-from lite.services.flink import runtime
+from lite.services.flink.service import runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMING = ["kafka", "connect", "flink-jobmanager", "flink-taskmanager"]

@@ -24,6 +24,9 @@ from jobs.progress import ProgressBar
 from jobs.settings import Settings
 
 DEFAULT_PRODUCTS = 500
+# the default history: enough days and orders that charts have shape, loaded in seconds
+DEFAULT_DAYS = 90
+DEFAULT_ORDERS_PER_DAY = 800
 # from this many planned orders into an empty table, load first and index afterwards
 BULK_ROWS = 200_000
 
@@ -56,8 +59,8 @@ class SeedResult:
 def seed(
     settings: Settings,
     *,
-    days: int = 30,
-    orders_per_day: int = 150,
+    days: int = DEFAULT_DAYS,
+    orders_per_day: int = DEFAULT_ORDERS_PER_DAY,
     seed: int = 42,
     end_date: dt.date | None = None,
     n_customers: int | None = None,

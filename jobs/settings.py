@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: SecretStr | None = None  # added to redis_url when it has none
     airflow_port: Port = 8080
+    # the processes ``shoplake up`` runs: the dashboard and the recommendation API
+    dashboard_port: Port = 8501
+    api_port: Port = 8000
     # full profile: SQL on the lake
     trino_host: str = "127.0.0.1"
     trino_port: Port = 8088

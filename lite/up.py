@@ -18,7 +18,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import httpx
 
 from jobs.errors import ShoplakeError, UsageError
 from jobs.settings import Settings, without_password
+from jobs.waiting import settles
 from lite.services import proc
 from lite.supervisor import ChildUnit, ServiceUnit, Supervisor, Unit, state_path
 from lite.up_children import Child
@@ -42,12 +42,13 @@ STREAMING_SERVICES = frozenset({"kafka", "connect", "flink-jobmanager", "flink-t
 class UpOptions:
     """What ``shoplake up`` runs besides the core services."""
 
-    simulate: float | None = None
+    simulate: float | None = None  # a flat rate, orders/s
+    simulate_speed: float | None = None  # the shop model, times its history's volume
     full: bool = False
     seed_if_empty: bool = False
     catch_up_days: int = 30
-    dashboard_port: int = 8501
-    api_port: int = 8000
+    dashboard_port: int | None = None  # None: the settings' (SHOPLAKE_DASHBOARD_PORT)
+    api_port: int | None = None  # None: the settings' (SHOPLAKE_API_PORT)
     keep_services: bool = False
 
 
@@ -162,6 +163,14 @@ class Platform:
                 self.units.append(ServiceUnit(svc, st.pid, again))
 
     @property
+    def dashboard_port(self) -> int:
+        return self.options.dashboard_port or self.settings.dashboard_port
+
+    @property
+    def api_port(self) -> int:
+        return self.options.api_port or self.settings.api_port
+
+    @property
     def full(self) -> bool:
         return self.options.full or self.settings.profile == "full"
 
@@ -169,7 +178,7 @@ class Platform:
         """Full profile: register the Debezium connector and submit the Flink alert job."""
         from jobs.adapters import debezium, source_db
         from jobs.alerts import flink_job
-        from lite.services.flink import runtime as flink_runtime
+        from lite.services.flink.service import runtime as flink_runtime
 
         with source_db.session(self.settings.dsn) as conn:
             source_db.ensure_schema(conn)  # the connector needs the orders table
@@ -190,7 +199,7 @@ class Platform:
             return
         from jobs.adapters import debezium
         from jobs.alerts import flink_job
-        from lite.services.flink import runtime as flink_runtime
+        from lite.services.flink.service import runtime as flink_runtime
 
         debezium.register(self.settings)
         job, submitted = flink_job.submit(self.settings, flink_runtime(self.settings))
@@ -208,7 +217,7 @@ class Platform:
         """
         from jobs.adapters import debezium
         from jobs.alerts import flink_job
-        from lite.services.flink import runtime as flink_runtime
+        from lite.services.flink.service import runtime as flink_runtime
 
         try:
             for job_id in flink_job.cancel(self.settings, flink_runtime(self.settings)):
@@ -229,14 +238,16 @@ class Platform:
     def start_children(self) -> None:
         o = self.options
         wanted: list[tuple[str, list[str]]] = [
-            ("dashboard", ["dashboard", "--port", str(o.dashboard_port)])
+            ("dashboard", ["dashboard", "--port", str(self.dashboard_port)])
         ]
         if o.simulate:
             wanted.append(("simulator", ["simulate", "--rate", str(o.simulate)]))
+        elif o.simulate_speed:
+            wanted.append(("simulator", ["simulate", "--speed", str(o.simulate_speed)]))
         # full: the Flink job evaluates the rules; this process only delivers its alerts
         engine = ["--engine", "flink"] if self.full else []
         wanted.append(("alerts", ["alerts", "run", *engine]))
-        wanted.append(("api", ["serve", "--port", str(o.api_port)]))
+        wanted.append(("api", ["serve", "--port", str(self.api_port)]))
         for name, args in wanted:
             child = Child(name, args, self.home)
             self.children.append(child)
@@ -245,27 +256,26 @@ class Platform:
 
     def wait_for_dashboard(self, timeout: float = 180.0) -> bool:
         # returns as soon as it answers; a first start on a new machine imports cold
-        url = f"http://127.0.0.1:{self.options.dashboard_port}/health"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.stop.is_set():
+        url = f"http://127.0.0.1:{self.dashboard_port}/health"
+
+        def answers() -> bool:
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return True
+                return httpx.get(url, timeout=1.0).status_code == 200
             except httpx.HTTPError:
-                pass
-            self.stop.wait(0.3)
-        return False
+                return False
+
+        return settles(answers, timeout=timeout, every=0.3, stop=self.stop)
 
     def urls(self) -> list[str]:
-        s, o = self.settings, self.options
+        s = self.settings
         names = {c.name for c in self.children}
-        lines = [f"dashboard  http://127.0.0.1:{o.dashboard_port}"]
+        lines = [f"dashboard  http://127.0.0.1:{self.dashboard_port}"]
         if "api" in names:
-            lines.append(f"API        http://127.0.0.1:{o.api_port}  (docs: /openapi.json)")
+            lines.append(f"API        http://127.0.0.1:{self.api_port}  (docs: /openapi.json)")
         if s.native_s3:
             lines.append(f"S3 console http://127.0.0.1:{s.s3_console_port}")
         if "airflow" in self.services:
-            from lite.services.airflow import AirflowService
+            from lite.services.airflow.service import AirflowService
 
             lines.append(AirflowService(s).describe())
         # never a password: the services print where they run, not how to log in

@@ -34,7 +34,8 @@ from jobs.waiting import settles, wait_for
 @dataclass(frozen=True)
 class FlinkRuntime:
     """Where this host's Flink client and cluster live: the runtime (``lite``) provides it, so
-    this module never reaches into how engines are installed (``lite.services.flink.runtime``)."""
+    this module never reaches into how engines are installed
+    (``lite.services.flink.service.runtime``)."""
 
     python: Path  # PyFlink's venv interpreter: it runs the submitting program
     connector_jar: Path  # the Kafka SQL connector the job loads

@@ -155,7 +155,7 @@ def _ts(values_us: np.ndarray) -> pa.Array:
     return pa.array(values_us.astype(np.int64), type=TS_UTC)
 
 
-def _to_us(ts: dt.datetime) -> int:
+def to_us(ts: dt.datetime) -> int:
     if ts.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
     delta = ts - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -377,7 +377,7 @@ def generate_orders(
     ids, whose per-day sequence starts at ``first_seq``. ``updated_at`` never passes
     ``as_of`` (default: no cap), so a seed of today has no updates from the future.
     """
-    start_us, end_us = _to_us(start_ts), _to_us(end_ts)
+    start_us, end_us = to_us(start_ts), to_us(end_ts)
     if end_us <= start_us:
         raise ValueError("end_ts must be after start_ts")
     bins, weights, offsets = _hour_bins(start_us, end_us, ZoneInfo(tz))
@@ -395,7 +395,7 @@ def generate_orders(
     pay = rng.choice(len(PAYMENT_METHODS), n, p=PAYMENT_WEIGHTS)
     updated = ts + _status_delay_us(rng, status)
     if as_of is not None:
-        updated = np.maximum(np.minimum(updated, _to_us(as_of)), ts)
+        updated = np.maximum(np.minimum(updated, to_us(as_of)), ts)
     return _assemble(
         model,
         rng,
@@ -497,6 +497,24 @@ def day_window(day: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+def daily_mean(orders_per_day: float, day: dt.date) -> float:
+    """The model's mean order count for ``day``: the average day scaled by its weekday."""
+    return orders_per_day * WEEKDAY_WEIGHTS[day.weekday()] / float(np.mean(WEEKDAY_WEIGHTS))
+
+
+def expected_orders(
+    orders_per_day: float, start_ts: dt.datetime, end_ts: dt.datetime, tz: str = "UTC"
+) -> float:
+    """How many orders the model expects in ``[start_ts, end_ts)``: the same hour and
+    weekday rhythm as ``orders_for_day``, so a whole local day expects ``daily_mean``."""
+    start_us, end_us = to_us(start_ts), to_us(end_ts)
+    if end_us <= start_us:
+        return 0.0
+    _, weights, _ = _hour_bins(start_us, end_us, ZoneInfo(tz))
+    per_weight = orders_per_day / float(np.mean(WEEKDAY_WEIGHTS)) / float(sum(HOUR_WEIGHTS))
+    return float(weights.sum()) / (3600 * US_PER_S) * per_weight
+
+
 def orders_for_day(
     model: ShopModel,
     seed: int,
@@ -513,7 +531,7 @@ def orders_for_day(
     adds the newer orders.
     """
     rng = _rng(seed, 1, day.toordinal())
-    mean = orders_per_day * WEEKDAY_WEIGHTS[day.weekday()] / float(np.mean(WEEKDAY_WEIGHTS))
+    mean = daily_mean(orders_per_day, day)
     n = int(rng.poisson(mean)) if orders_per_day > 0 else 0
     start, end = day_window(day, tz)
     if n == 0 or (now is not None and now <= start):

@@ -291,6 +291,15 @@ LAST_NAMES = (
 
 STATUSES = ("completed", "processing", "pending", "cancelled", "returned")
 STATUS_WEIGHTS = (0.72, 0.10, 0.07, 0.06, 0.05)
+# How long after the order each status change of a live order comes, in hours (uniform
+# between the bounds): payment confirmed (pending -> processing) within minutes, then
+# shipped and completed, or cancelled while still pending, or returned days after it
+# was completed. Completion, cancellation and return use the seeded history's ranges
+# (``generator._status_delay_us``); the history has no separate payment step.
+PAYMENT_HOURS = (1 / 60, 0.25)
+COMPLETION_HOURS = (0.5, 48.0)
+CANCELLATION_HOURS = (0.1, 24.0)
+RETURN_HOURS = (24.0, 240.0)
 PAYMENT_METHODS = (
     "credit_card",
     "debit_card",

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
+from jobs.waiting import wait_for
 from lite.services import proc, unprivileged
 from lite.services.status import ServiceStatus
 
@@ -257,18 +258,20 @@ class Service(ABC):
 
     def _wait_healthy(self, pid: int, since: int) -> None:
         budget = self.start_budget()
-        deadline = time.monotonic() + budget
-        while True:
+
+        def healthy() -> bool:
             if not proc.alive(pid):
                 why = f"exited during start-up (pid {pid})"
                 raise ServiceUnavailable(self._failure(why, since))
-            if self.healthy():
-                self._started_before().touch()
-                return
-            if time.monotonic() >= deadline:
-                why = f"not healthy after {budget:.0f} s (pid {pid})"
-                raise ServiceUnavailable(self._failure(why, since))
-            time.sleep(0.2)
+            return self.healthy()
+
+        def too_late(_: str) -> ServiceUnavailable:
+            return ServiceUnavailable(
+                self._failure(f"not healthy after {budget:.0f} s (pid {pid})", since)
+            )
+
+        wait_for(healthy, timeout=budget, every=0.2, error=too_late)
+        self._started_before().touch()
 
     def _failure(self, why: str, since: int) -> str:
         tail = proc.log_tail(self.log_file, since)

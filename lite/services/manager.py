@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from jobs.errors import UsageError
 from jobs.settings import Settings
-from lite.services.airflow import AirflowService
+from lite.services.airflow.service import AirflowService
 from lite.services.base import Service, ServiceStatus
-from lite.services.flink import JobManager, TaskManager
+from lite.services.flink.service import JobManager, TaskManager
 from lite.services.kafka import Kafka
 from lite.services.kafka_connect import KafkaConnect
 from lite.services.postgres import Postgres

@@ -2,43 +2,31 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
+from jobs.adapters.lake.s3 import CREDENTIAL_ERRORS, S3Lake, minio_client
 from jobs.errors import ServiceUnavailable
-from jobs.settings import LAKE_BUCKETS, Settings
+from jobs.settings import Settings
 from lite.services.base import Service
-
-# S3 error codes that mean "wrong credentials", not "not up yet"
-AUTH_ERRORS = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"}
 
 
 def client(settings: Settings, timeout: float = 5.0) -> Minio:
-    """A MinIO-protocol client for the configured endpoint, with bounded timeouts, no retries."""
-    url = urlparse(settings.s3_endpoint_url)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=min(2.0, timeout), read=timeout),
-        retries=urllib3.Retry(total=0),
-    )
-    return Minio(
-        url.netloc,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=url.scheme == "https",
-        region=settings.s3_region,
-        http_client=http,
+    """The lake's MinIO client for the configured endpoint, without retries (a probe)."""
+    return minio_client(
+        settings.s3_endpoint_url,
+        settings.s3_access_key,
+        settings.s3_secret_key.get_secret_value(),
+        settings.s3_region,
+        timeout=timeout,
+        retries=0,
     )
 
 
 def ensure_buckets(settings: Settings) -> None:
-    """Create the lake buckets that do not exist yet (idempotent)."""
-    s3 = client(settings, timeout=15)
-    for bucket in LAKE_BUCKETS:
-        if not s3.bucket_exists(bucket):
-            s3.make_bucket(bucket)
+    """Create the lake buckets that do not exist yet (idempotent): the lake's own check."""
+    S3Lake.from_settings(settings).check()
 
 
 class S3Service(Service):
@@ -72,7 +60,7 @@ class S3Service(Service):
         try:
             client(self.settings, timeout=2).list_buckets()
         except S3Error as exc:
-            if exc.code in AUTH_ERRORS:
+            if exc.code in CREDENTIAL_ERRORS:  # wrong credentials, not "not up yet"
                 raise ServiceUnavailable(
                     f"S3 at {self.url} refuses the configured credentials ({exc.code}): "
                     "check SHOPLAKE_S3_ACCESS_KEY / SHOPLAKE_S3_SECRET_KEY"

@@ -91,7 +91,7 @@ class Trino(Service):
         return self.home / "etc"
 
     def ports(self) -> list[int]:
-        return [client.port(self.settings)]
+        return [self.settings.trino_port]
 
     def install(self) -> str:
         """Obtain the server (once) and say where it came from (``shoplake services install``)."""
@@ -118,7 +118,7 @@ class Trino(Service):
         pg = psycopg.conninfo.conninfo_to_dict(s.dsn)
         return {
             "bind_host": s.bind_host,
-            "port": str(client.port(s)),
+            "port": str(s.trino_port),
             "heap": client.heap(s),
             "query_memory": _query_memory(client.heap(s)),
             "data_dir": str(self.home / "data"),

@@ -23,7 +23,7 @@ from jobs.adapters import kafka_io
 from jobs.alerts import flink_job as flink_alerts
 from jobs.domain import change_events, rules
 from jobs.settings import Settings
-from lite.services.flink import JobManager, runtime
+from lite.services.flink.service import JobManager, runtime
 from tests.support.alerts_runner import wait_for
 from tests.support.kafka_read import wait_for_messages
 

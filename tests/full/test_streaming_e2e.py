@@ -20,7 +20,7 @@ from jobs.adapters import kafka_io
 from jobs.alerts import flink_job as flink_alerts
 from jobs.settings import Settings
 from lite.services import manager, proc
-from lite.services.flink import runtime
+from lite.services.flink.service import runtime
 from tests.support.alert_topic import delivering
 from tests.support.alerts_runner import MemorySink, running_alerts, wait_for
 

@@ -34,9 +34,9 @@ from jobs.adapters.lake.layout import (
 )
 from jobs.bootstrap import lake_for
 from jobs.settings import Settings
-from lite import airflow_config
 from lite.services import proc
-from lite.services.airflow import AirflowService, session_members
+from lite.services.airflow import config as airflow_config
+from lite.services.airflow.service import AirflowService, session_members
 from tests.support.alerts_runner import wait_for
 
 pytestmark = pytest.mark.integration
@@ -180,7 +180,7 @@ def test_starts_on_loopback_with_every_component_healthy(airflow: AirflowService
         }
 
     # the API server and both log servers (Airflow binds the latter to every interface
-    # unless lite.airflow_site moves them), and nothing on another interface
+    # unless lite.services.airflow.site moves them), and nothing on another interface
     ports = (PORT, *airflow_config.log_ports(PORT))
     # a bound, not a speed target: on a new machine's first start they took over 60 s
     wait_for(lambda: set(ports) <= set(listening()), 240, "the log servers", interval=1)

@@ -1,7 +1,7 @@
 """The three DAGs in Airflow itself: DagBag, then ``dag.test()`` on the real PG, S3 and Redis.
 
 The project's .venv has no Airflow, so each check runs a small script with the Airflow
-venv's python (``lite.airflow_venv``, installed on first use, ~1 min). ``dag.test()``
+venv's python (``lite.services.airflow.venv``, installed on first use, ~1 min). ``dag.test()``
 needs a migrated metadata database: a fresh database on the test PostgreSQL, the
 same engine the native service uses (migration takes ~4 s there).
 """
@@ -34,7 +34,8 @@ from jobs.adapters.lake.layout import (
 )
 from jobs.bootstrap import lake_for, registry_for
 from jobs.settings import Settings
-from lite import airflow_config, airflow_venv
+from lite.services.airflow import config as airflow_config
+from lite.services.airflow import venv as airflow_venv
 
 pytestmark = pytest.mark.integration
 

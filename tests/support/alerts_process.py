@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 from jobs.settings import Settings
-from lite.airflow_config import settings_env
+from lite.services.airflow.config import settings_env
 
 
 def start_alerts(settings: Settings, args: list[str], log: Path) -> subprocess.Popen:

@@ -300,7 +300,7 @@ def test_the_cli_takes_the_old_engine_name_and_shows_only_the_new_ones() -> None
     from typer.testing import CliRunner
 
     from jobs.errors import UsageError
-    from lite.cli_alerts import alerts_app
+    from lite.cli.alerts import alerts_app
 
     runner = CliRunner()
     shown = runner.invoke(alerts_app, ["run", "--help"])

@@ -80,6 +80,8 @@ def one_line(err: str) -> str:
         ("SHOPLAKE_REJECT_RATE_FAIL", "-0.1", "SHOPLAKE_REJECT_RATE_FAIL"),
         ("SHOPLAKE_REJECT_RATE_WARN", "0.6", "above SHOPLAKE_REJECT_RATE_FAIL"),
         ("SHOPLAKE_PG_PORT", "70000", "SHOPLAKE_PG_PORT"),
+        ("SHOPLAKE_DASHBOARD_PORT", "0", "SHOPLAKE_DASHBOARD_PORT"),
+        ("SHOPLAKE_API_PORT", "65536", "SHOPLAKE_API_PORT"),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_2(
@@ -124,7 +126,16 @@ def test_a_bad_secret_setting_never_echoes_its_value(
         (("simulate", "--duration", "nan"), "--duration"),
         (("simulate", "--report-every", "0"), "--report-every"),
         (("up", "--simulate", "inf"), "--simulate"),
+        (("up", "--simulate", "0x"), "--simulate"),
+        (("up", "--simulate", "fast"), "--simulate: 'fast' is neither"),
+        (("simulate", "--speed", "0"), "--speed"),
+        (("simulate", "--speed", "nan"), "--speed"),
+        (("simulate", "--orders-per-day", "-1"), "--orders-per-day"),
         (("metrics", "run", "--every", "nan"), "--every"),
+        (("sql", "--engine", "spark", "SELECT 1"), "unknown engine 'spark' (choose duckdb, trino)"),
+        (("sql", "--format", "xml", "SELECT 1"), "unknown format 'xml' (choose table, csv, json)"),
+        (("sql", "--engine", "DuckDB", "SELECT 1"), "'--engine': unknown engine 'DuckDB'"),
+        (("docker", "images", "--profile", "huge"), "unknown profile 'huge' (choose lite, full)"),
     ],
 )
 def test_an_out_of_range_option_is_one_line_and_exit_2(
@@ -160,3 +171,30 @@ def test_seed_accepts_the_smallest_shop_the_generator_builds() -> None:
     assert len(generator.CATEGORIES) == cli.MIN_PRODUCTS
     model = generator.build_model(1, n_customers=1, n_products=cli.MIN_PRODUCTS)
     assert model.products.num_rows == cli.MIN_PRODUCTS
+
+
+def test_the_sql_engines_the_cli_offers_are_the_ones_jobs_runs() -> None:
+    from jobs import sql as sql_job
+    from lite.cli.lake import SqlEngine
+
+    assert tuple(SqlEngine) == sql_job.ENGINES
+
+
+def test_a_choice_option_takes_each_of_its_values() -> None:
+    from lite.cli.common import choice
+    from lite.cli.docker import Profile
+    from lite.cli.lake import SqlFormat
+
+    for kind in (Profile, SqlFormat):
+        parse = choice(kind, "thing")["parser"]
+        assert [parse(str(member)) for member in kind] == list(kind)
+        assert parse(next(iter(kind))) is next(iter(kind))  # a default is passed through
+    assert choice(SqlFormat, "format")["metavar"] == "[table|csv|json]"
+
+
+def test_simulate_option_is_a_rate_or_a_speed_up() -> None:
+    from lite.cli.live import simulate_option
+
+    assert simulate_option("5") == (5.0, None)  # the original meaning: orders/s
+    assert simulate_option("1x") == (None, 1.0)  # the shop at its history's volume
+    assert simulate_option(" 10X ") == (None, 10.0)

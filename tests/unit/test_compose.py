@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from jobs.settings import Settings
-from lite import airflow_config, credentials, docker_images
+from lite import credentials, docker_images
+from lite.services.airflow import config as airflow_config
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.lite.yml"

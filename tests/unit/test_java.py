@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import ServiceUnavailable
-from lite.services import flink, kafka
+from lite.services import kafka
+from lite.services.flink import service as flink
 from lite.services.java import find_java_home, java_major
 
 

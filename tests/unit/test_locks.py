@@ -10,8 +10,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from lite import airflow_venv, flink_venv
 from lite.locks import LOCKS
+from lite.services.airflow import venv as airflow_venv
+from lite.services.flink import venv as flink_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)")

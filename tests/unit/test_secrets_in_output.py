@@ -12,7 +12,7 @@ import pytest
 
 from api.cache import RecoCache
 from jobs.settings import Settings
-from lite.services.airflow import PASSWORD_FILE, AirflowService
+from lite.services.airflow.service import PASSWORD_FILE, AirflowService
 
 
 def test_the_api_never_logs_the_redis_password(caplog: pytest.LogCaptureFixture) -> None:

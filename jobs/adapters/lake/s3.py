@@ -22,6 +22,43 @@ CREDENTIAL_ERRORS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenie
 TIMEOUT_S = 10
 
 
+def minio_client(
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    region: str = "us-east-1",
+    *,
+    timeout: float = TIMEOUT_S,
+    retries: int = 2,
+) -> Minio:
+    """The one MinIO-protocol client (the lake's, and the S3 service's probe and buckets).
+
+    Path-style on ``endpoint_url``, bounded in time so an unreachable endpoint fails in
+    seconds, not minutes; ``retries`` retries on 500/502/503 (a probe takes none).
+    """
+    parsed = urlparse(endpoint_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ServiceUnavailable(f"S3 endpoint '{endpoint_url}' is not an http(s) URL")
+    retry = (
+        urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503])
+        if retries
+        else urllib3.Retry(total=0)
+    )
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=min(3.0, timeout), read=timeout),
+        retries=retry,
+        maxsize=8,
+    )
+    return Minio(
+        parsed.netloc,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=parsed.scheme == "https",
+        region=region,
+        http_client=http,
+    )
+
+
 class S3Lake(Lake):
     """Objects ``s3://<bucket>/<key>``; each PUT (or completed multipart upload) is atomic."""
 
@@ -30,29 +67,14 @@ class S3Lake(Lake):
     def __init__(
         self, endpoint_url: str, access_key: str, secret_key: str, region: str = "us-east-1"
     ) -> None:
+        self.client = minio_client(endpoint_url, access_key, secret_key, region)
         parsed = urlparse(endpoint_url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ServiceUnavailable(f"S3 endpoint '{endpoint_url}' is not an http(s) URL")
         self.endpoint_url = endpoint_url.rstrip("/")
         self.secure = parsed.scheme == "https"
         self.host = parsed.netloc
         self.region = region
         self._access_key = access_key
         self._secret_key = secret_key
-        # bounded: an unreachable endpoint fails in seconds, not minutes
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=3, read=TIMEOUT_S),
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503]),
-            maxsize=8,
-        )
-        self.client = Minio(
-            self.host,
-            access_key=access_key,
-            secret_key=secret_key,
-            secure=self.secure,
-            region=region,
-            http_client=http,
-        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Lake:

@@ -16,18 +16,14 @@ from pydantic import AliasChoices, SecretStr
 
 from jobs.config_files import config_path
 from jobs.settings import Settings
-from lite import airflow_site, airflow_venv
+from lite.services.airflow import site as airflow_site
+from lite.services.airflow import venv as airflow_venv
 
 SHARED_ENV_FILE = config_path("airflow", "airflow.env")
 DAGS_FOLDER = airflow_venv.REPO / "dags"
 # Airflow's log servers (8793, 8794 next to 8080) follow the API port, so two
 # instances (a developer's and the tests') do not collide
 WORKER_LOG_OFFSET, TRIGGER_LOG_OFFSET = 713, 714
-
-
-def airflow_port(settings: Settings) -> int:
-    """The API server's port (``SHOPLAKE_AIRFLOW_PORT``, 8080)."""
-    return settings.airflow_port
 
 
 def log_ports(port: int) -> tuple[int, int]:
@@ -97,10 +93,10 @@ def airflow_env(settings: Settings, home: Path, database: str, port: int) -> dic
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_logs),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
-            # the log servers bind every interface unless lite.airflow_site moves them; their
-            # address as components announce it must then be the same
+            # the log servers bind every interface unless lite.services.airflow.site moves them;
+            # their address as components announce it must then be the same
             airflow_site.BIND_HOST_ENV: settings.bind_host,
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lite.airflow_site.loopback_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lite.services.airflow.site.loopback_hostname",
             # standalone starts its components as `airflow ...` from PATH
             "PATH": f"{airflow_venv.bin_dir()}{os.pathsep}{env.get('PATH', '')}",
             "VIRTUAL_ENV": str(airflow_venv.venv_dir()),

@@ -1,6 +1,6 @@
 """Flink 2.2.1 standalone cluster (full profile): a JobManager and a TaskManager on 127.0.0.1.
 
-Both run from the Flink distribution inside the PyFlink wheel (``lite.flink_venv``), each
+Both run from the Flink distribution inside the PyFlink wheel (``lite.services.flink.venv``), each
 as a foreground JVM (``bin/<role>.sh start-foreground`` execs java), so our pid file holds
 the real process. The Kafka SQL connector is not on the cluster's class path: the job
 ships it (``pipeline.jars``), so the distribution stays as pip installed it.
@@ -8,21 +8,20 @@ ships it (``pipeline.jars``), so the distribution stays as pip installed it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import string
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 
+from jobs.adapters.rest import Rest, RestError
 from jobs.config_files import config_path
 from jobs.errors import ServiceUnavailable
-from lite import flink_venv
 from lite.services import maven
 from lite.services.base import Service
+from lite.services.flink import venv as flink_venv
 from lite.services.java import JVM_DIRS, find_java_home
 
 if TYPE_CHECKING:
@@ -72,15 +71,13 @@ def rest_url(settings: Any) -> str:
     return f"http://{settings.flink_host}:{settings.flink_port}"
 
 
-def rest_get(settings: Any, path: str, timeout: float = 2.0) -> Any:
-    """GET a JobManager REST resource as JSON; ``ServiceUnavailable`` when it does not answer."""
-    try:
-        with urllib.request.urlopen(f"{rest_url(settings)}{path}", timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError) as exc:
-        raise ServiceUnavailable(
-            f"Flink JobManager at {rest_url(settings)} does not answer {path} ({exc})"
-        ) from exc
+def rest(settings: Any) -> Rest:
+    """The JobManager's REST API, with a short timeout: the service probes it while polling."""
+    return Rest("Flink JobManager", rest_url(settings), timeout=2.0)
+
+
+# what a probe of a JobManager that is not up (yet) gets: nothing answers, or an error status
+NOT_ANSWERING = (ServiceUnavailable, RestError)
 
 
 def taskmanager_id(settings: Any) -> str:
@@ -188,17 +185,17 @@ class JobManager(_FlinkProcess):
 
     def healthy(self) -> bool:
         try:
-            overview = rest_get(self.settings, "/overview")
-        except ServiceUnavailable:
+            overview = rest(self.settings).get("/overview")
+        except NOT_ANSWERING:
             return False
-        return "flink-version" in overview
+        return isinstance(overview, dict) and "flink-version" in overview
 
     def describe(self) -> str:
         try:
-            overview = rest_get(self.settings, "/overview")
-        except ServiceUnavailable:
+            overview = rest(self.settings).get("/overview")
+        except NOT_ANSWERING:
             return f"Flink {VERSION}, {_rss_line(self.pid())}"
-        running = overview.get("jobs-running", 0)
+        running = overview.get("jobs-running", 0) if isinstance(overview, dict) else 0
         return f"Flink {VERSION}, {running} job(s) running, {_rss_line(self.pid())}"
 
 
@@ -217,10 +214,11 @@ class TaskManager(_FlinkProcess):
 
     def healthy(self) -> bool:
         try:
-            listing = rest_get(self.settings, "/taskmanagers")
-        except ServiceUnavailable:
+            listing = rest(self.settings).get("/taskmanagers")
+        except NOT_ANSWERING:
             return False
-        ids = {tm.get("id") for tm in listing.get("taskmanagers", [])}
+        found = listing.get("taskmanagers", []) if isinstance(listing, dict) else []
+        ids = {tm.get("id") for tm in found}
         return taskmanager_id(self.settings) in ids
 
     def describe(self) -> str:

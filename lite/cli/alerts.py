@@ -53,7 +53,7 @@ def run(
     """Stream order changes, evaluate the rules, deliver each alert once (Ctrl-C stops)."""
     from jobs import alert_engines as engines
     from jobs.errors import UsageError
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     if engine is Engine.PYTHON and group is not None:
         raise UsageError("--group is for --engine flink (the python engine reads a slot)")
@@ -80,7 +80,7 @@ def reset(
 ) -> None:
     """Drop the replication slot and publication (and with --ledger the delivery ledger)."""
     from jobs import alert_engines as engines
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     dropped = engines.reset(_settings(), slot, purge_ledger=ledger)
     print("dropped " + ", ".join(dropped) if dropped else "nothing to drop")
@@ -94,7 +94,7 @@ def status(
     import psycopg
 
     from jobs.alerts.ledger import postgres as ledger
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     settings = _settings()
     ledger.check_database(settings.dsn)
@@ -145,7 +145,7 @@ def retry_dead(
     import psycopg
 
     from jobs.alerts.ledger import postgres as ledger
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     settings = _settings()
     ledger.check_database(settings.dsn)

@@ -11,8 +11,8 @@ flink_app = typer.Typer(help="The Flink alert job: cdc.public.orders -> rules ->
 def submit() -> None:
     """Submit the alert job and wait until it runs (does nothing when it already runs)."""
     from jobs.alerts import flink_job as flink_alerts
-    from lite.cli_common import load_settings as _settings
-    from lite.services.flink import runtime as flink_runtime
+    from lite.cli.common import load_settings as _settings
+    from lite.services.flink.service import runtime as flink_runtime
 
     settings = _settings()
     job, submitted = flink_alerts.submit(settings, flink_runtime(settings))
@@ -29,8 +29,8 @@ def submit() -> None:
 def cancel() -> None:
     """Cancel the alert job (its Kafka offsets stay committed; its checkpoints are deleted)."""
     from jobs.alerts import flink_job as flink_alerts
-    from lite.cli_common import load_settings as _settings
-    from lite.services.flink import runtime as flink_runtime
+    from lite.cli.common import load_settings as _settings
+    from lite.services.flink.service import runtime as flink_runtime
 
     settings = _settings()
     cancelled = flink_alerts.cancel(settings, flink_runtime(settings))
@@ -41,7 +41,7 @@ def cancel() -> None:
 def status() -> None:
     """The alert job's runs on the cluster, newest first, with their checkpoints."""
     from jobs.alerts import flink_job as flink_alerts
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     settings = _settings()
     runs = flink_alerts.status(settings)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lite.cli_common import load_settings as _settings
+from lite.cli.common import load_settings as _settings
 
 
 def train(
@@ -64,12 +64,15 @@ def train(
 
 def serve(
     host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8000,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="port (SHOPLAKE_API_PORT, 8000)")
+    ] = None,
 ) -> None:
     """Serve the recommendation API (loads the registry's production version)."""
     from api.server import serve as run
 
-    run(_settings(), host=host, port=port)
+    settings = _settings()
+    run(settings, host=host, port=port or settings.api_port)
 
 
 def register(app: typer.Typer) -> None:

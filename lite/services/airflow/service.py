@@ -1,9 +1,9 @@
 """Airflow 3 standalone (API server, scheduler, DAG processor, triggerer) as a native service.
 
 Its metadata lives in a database ``airflow`` on the native PostgreSQL; it runs from
-its own virtual environment (``lite.airflow_venv``); the API server listens on
+its own virtual environment (``lite.services.airflow.venv``); the API server listens on
 127.0.0.1, and so do the log servers, whose host Airflow hard-codes to every interface
-(``lite.airflow_site`` moves them; ``lite.airflow_config`` moves their ports).
+(``lite.services.airflow.site`` moves them; ``lite.services.airflow.config`` moves their ports).
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from psycopg import sql
 
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
-from lite import airflow_config, airflow_venv
+from jobs.waiting import settles
 from lite.services import proc
+from lite.services.airflow import config as airflow_config
+from lite.services.airflow import venv as airflow_venv
 from lite.services.base import Service, ServiceStatus
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ class AirflowService(Service):
 
     def __init__(self, settings: Settings, port: int | None = None, database: str = DATABASE):
         super().__init__(settings)
-        self.port = port or airflow_config.airflow_port(settings)
+        self.port = port or settings.airflow_port
         self.database = database
 
     @property
@@ -231,12 +233,12 @@ class AirflowService(Service):
             return 0
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, self.stop_signal)
-        deadline = time.monotonic() + self.stop_timeout
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             proc.reap(pid, 0.2)  # our child when we started it: collect the zombie
-            if not session_members(pid):
-                break
-            time.sleep(0.3)
+            return not session_members(pid)
+
+        settles(gone, timeout=self.stop_timeout, every=0.3)
         stragglers = session_members(pid)
         labels = [_label(p) for p in stragglers]
         for p in stragglers:

@@ -17,7 +17,7 @@ cdc_app = typer.Typer(help="The Debezium connector: public.orders -> cdc.public.
 def register_connector() -> None:
     """Create (or update) the connector and wait until it streams changes."""
     from jobs.adapters import debezium
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     settings = _settings()
     debezium.register(settings)
@@ -31,7 +31,7 @@ def register_connector() -> None:
 def unregister_connector() -> None:
     """Remove the connector and drop its replication slot and publication."""
     from jobs.adapters import debezium
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     removed = debezium.unregister(_settings())
     print("removed " + ", ".join(removed) if removed else "nothing to remove")
@@ -41,7 +41,7 @@ def unregister_connector() -> None:
 def connector_status() -> None:
     """The connector's and its task's state as Kafka Connect reports them."""
     from jobs.adapters import debezium
-    from lite.cli_common import load_settings as _settings
+    from lite.cli.common import load_settings as _settings
 
     settings = _settings()
     found = debezium.status(settings)

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from lite.cli.common import choice
+
 docker_app = typer.Typer(help="Docker for the compose files: plugins, engine, images.")
-Profile = Annotated[str, typer.Option("--profile", help="lite or full")]
+
+
+class Profile(StrEnum):
+    """The compose file an image set is for (``compose.<profile>.yml``)."""
+
+    lite = "lite"
+    full = "full"
+
+
+ProfileOption = Annotated[
+    Profile, typer.Option("--profile", **choice(Profile, "profile"), help="the compose file")
+]
 
 
 def _engine_host(start: bool) -> str:
     """A running engine's DOCKER_HOST, starting our own dockerd (root) when asked."""
     from jobs.errors import ServiceUnavailable
-    from lite.cli_common import load_settings
+    from lite.cli.common import load_settings
     from lite.services.docker_engine import DockerEngine, running_engine
 
     found = running_engine()
@@ -46,25 +60,22 @@ def start() -> None:
 @docker_app.command("stop")
 def stop() -> None:
     """Stop the Docker engine `shoplake docker start` started (by its PID)."""
-    from lite.cli_common import load_settings
+    from lite.cli.common import load_settings
     from lite.services.docker_engine import DockerEngine
 
     print(DockerEngine(load_settings()).stop().line())
 
 
 @docker_app.command("images")
-def images(profile: Profile = "lite") -> None:
+def images(profile: ProfileOption = Profile.lite) -> None:
     """The images a compose file runs: plugins, the Debian base (debootstrap), the build."""
-    from jobs.errors import UsageError
     from lite import docker_images
 
-    if profile not in ("lite", "full"):
-        raise UsageError(f"--profile: '{profile}' is not lite or full")
     for line in docker_images.install_plugins():
         print(line)
     env = docker_images.docker_env(_engine_host(start=True))
     print(docker_images.ensure_base_image(env))
-    print(docker_images.build_images(profile, env))
+    print(docker_images.build_images(profile.value, env))
 
 
 def register(app: typer.Typer) -> None:

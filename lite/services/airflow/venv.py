@@ -3,14 +3,14 @@
 Airflow pins libraries (SQLAlchemy, FastAPI, Starlette...) that need not match the
 project's, so it gets a venv of its own outside the repository, installed from
 ``config/locks/airflow.txt`` (Airflow plus the libraries the DAG tasks import). shoplake
-itself is not installed there: ``lite.airflow_config`` puts the checkout on PYTHONPATH,
+itself is not installed there: ``lite.services.airflow.config`` puts the checkout on PYTHONPATH,
 so every checkout with the same lock shares one venv.
 """
 
 from __future__ import annotations
 
-from lite import airflow_site
 from lite.pinned_venv import REPO, PinnedVenv
+from lite.services.airflow import site as airflow_site
 
 AIRFLOW_VERSION = "3.3.2"
 
@@ -28,7 +28,7 @@ __all__ = ["AIRFLOW_VERSION", "REPO", "bin_dir", "ensure", "installed", "python"
 
 
 def ensure() -> str:
-    """The venv (created once), with ``lite.airflow_site``'s start-up hook in place."""
+    """The venv (created once), with ``lite.services.airflow.site``'s start-up hook in place."""
     done = VENV.ensure()
     for site_packages in VENV.site_packages():
         hook = site_packages / SITE_HOOK

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeVar
 
+import typer
 from pydantic import ValidationError
 
 from jobs.errors import UsageError
@@ -20,6 +24,8 @@ FIRST_DAY = dt.date(1970, 1, 1)
 DAYS_AHEAD = 366
 # a longer backfill is a typo (a wrong year), not a plan: it would run for days
 MAX_BACKFILL_DAYS = 3660
+
+E = TypeVar("E", bound=Enum)
 
 
 def load_settings() -> Settings:
@@ -84,3 +90,25 @@ def in_range(
         bracket = "(" if low_open else "["
         raise UsageError(f"{option}: {value} is out of range {bracket}{low:g}, {high:g}]")
     return value
+
+
+def choice(kind: type[E], noun: str) -> dict[str, Any]:
+    """``typer.Option`` arguments for an option whose values are the members of ``kind``.
+
+    A value outside them is one line naming the choices (``--engine: unknown engine 'spark'
+    (choose duckdb, trino)``), exit code 2; ``--help`` lists them.
+    """
+    names = [str(member.value) for member in kind]
+
+    def parse(value: str | E) -> E:
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"unknown {noun} '{value}' (choose {', '.join(names)})"
+            ) from None
+
+    parser: Callable[[str], E] = parse
+    return {"parser": parser, "metavar": f"[{'|'.join(names)}]"}

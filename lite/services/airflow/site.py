@@ -2,8 +2,8 @@
 
 Airflow 3.3.2 hard-codes the host of the log servers its scheduler and triggerer start
 (``airflow.utils.serve_logs.core`` runs uvicorn with ``host=""``: every interface). A
-``.pth`` file that ``lite.airflow_venv`` writes into the venv calls ``install`` at each
-interpreter start; when ``SHOPLAKE_AIRFLOW_BIND_HOST`` is set (``lite.airflow_config`` sets
+``.pth`` file that ``lite.services.airflow.venv`` writes into the venv calls ``install`` at each
+interpreter start; when ``SHOPLAKE_AIRFLOW_BIND_HOST`` is set (``lite.services.airflow.config`` sets
 127.0.0.1 for the native service), uvicorn servers asked for every interface bind that host
 instead. ``loopback_hostname`` is Airflow's ``hostname_callable`` there, so the API server
 asks that same address for a running task's log.
@@ -20,10 +20,13 @@ from typing import Any
 BIND_HOST_ENV = "SHOPLAKE_AIRFLOW_BIND_HOST"
 EVERY_INTERFACE = ("", "0.0.0.0", "::")
 # the venv is shared by every checkout with the same lock, and the checkout reaches it
-# through PYTHONPATH: without that (a user running the venv's python by hand) do nothing
+# through PYTHONPATH: without that (a user running the venv's python by hand), or from a
+# checkout of the older layout (``lite/services/airflow.py`` a module), do nothing
 PTH_LINE = (
     "import importlib.util as _u; "
-    "_u.find_spec('lite') and __import__('lite.airflow_site').airflow_site.install()\n"
+    "_u.find_spec('lite') and "
+    "getattr(_u.find_spec('lite.services.airflow'), 'submodule_search_locations', None) and "
+    "__import__('lite.services.airflow.site', fromlist=['install']).install()\n"
 )
 
 
