@@ -24,7 +24,9 @@ from tests.docker.conftest import (
 )
 from tests.support.alerts_runner import wait_for
 
-pytestmark = pytest.mark.docker
+# the first test pays for the stack: a cold image build (up to 30 min, lite.docker_images)
+# and `compose up --wait` (up to 20 min), beyond the suite's 900 s per test
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(3300)]
 
 GOLD = "SELECT date, total_orders, total_revenue, unique_customers FROM daily_summary ORDER BY date"
 

@@ -22,7 +22,9 @@ from tests.docker.conftest import (
 )
 from tests.support.alerts_runner import wait_for
 
-pytestmark = pytest.mark.docker
+# the first test pays for the stack: a cold image build (up to 30 min, lite.docker_images)
+# and `compose up --wait` (up to 20 min), beyond the suite's 900 s per test
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(3300)]
 
 
 @pytest.fixture(scope="module")

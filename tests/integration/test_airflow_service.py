@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import pyarrow as pa
 import pytest
@@ -172,12 +173,14 @@ def test_starts_on_loopback_with_every_component_healthy(airflow: AirflowService
     assert password not in airflow.log_file.read_text()
 
     def listening() -> dict[int, str]:
-        return {
-            c.laddr.port: c.laddr.ip
-            for p in session_members(airflow.pid() or -1)
-            for c in p.net_connections("tcp") + p.net_connections("tcp6")
-            if c.status == "LISTEN"
-        }
+        found: dict[int, str] = {}
+        for p in session_members(airflow.pid() or -1):
+            try:  # Airflow's short-lived workers come and go while we look
+                conns = p.net_connections("tcp") + p.net_connections("tcp6")
+            except psutil.NoSuchProcess:
+                continue
+            found.update({c.laddr.port: c.laddr.ip for c in conns if c.status == "LISTEN"})
+        return found
 
     # the API server and both log servers (Airflow binds the latter to every interface
     # unless lite.services.airflow.site moves them), and nothing on another interface
