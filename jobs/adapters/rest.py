@@ -65,18 +65,6 @@ class Rest:
     def get(self, path: str, timeout: float | None = None) -> Any:
         return self.call("GET", path, timeout=timeout)
 
-    def put(self, path: str, body: object = None) -> Any:
-        return self.call("PUT", path, body)
-
-    def post(self, path: str, body: object = None) -> Any:
-        return self.call("POST", path, body)
-
-    def patch(self, path: str, body: object = None) -> Any:
-        return self.call("PATCH", path, body)
-
-    def delete(self, path: str) -> Any:
-        return self.call("DELETE", path)
-
 
 def _message(resp: httpx.Response) -> str:
     """The server's own words: a JSON ``message``/``errors`` field, else the status text."""

@@ -58,7 +58,7 @@ def api() -> Iterator[Rest]:
 
 def test_json_in_and_out(api: Rest) -> None:
     assert api.get("/jobs") == {"jobs": [{"id": "a"}]}
-    assert api.put("/c", {"x": 1}) == {"echo": {"x": 1}}
+    assert api.call("PUT", "/c", {"x": 1}) == {"echo": {"x": 1}}
     assert api.get("/empty") is None
 
 
@@ -67,7 +67,7 @@ def test_error_statuses_carry_the_servers_message(api: Rest) -> None:
         api.get("/nope")
     assert info.value.status == 404
     with pytest.raises(RestError, match="rebalance in progress") as info:
-        api.put("/c", {"bad": True})
+        api.call("PUT", "/c", {"bad": True})
     assert info.value.status == 409
 
 
