@@ -8,7 +8,7 @@ import time
 from nicegui import ui
 
 from jobs.domain.dashboard import DashboardMetrics
-from web import charts
+from web import charts, layout
 from web.alerts_health import AlertsHealth
 from web.state import LIVE, POLLING, LiveState, View
 
@@ -30,22 +30,17 @@ class DashboardPage:
         ui.timer(REFRESH_S, self.refresh)
 
     def _build(self) -> None:
-        ui.query("body").classes("bg-slate-50")
-        with ui.row().classes("w-full items-center justify-between px-2"):
-            with ui.column().classes("gap-0"):
-                ui.label("shoplake · today").classes("text-2xl font-semibold text-slate-800")
-                self.subtitle = ui.label("").classes("text-sm text-slate-500")
-            with ui.row().classes("items-center gap-3"):
-                self.updated = (
-                    ui.label("")
-                    .props('data-testid="last-updated"')
-                    .classes("text-sm text-slate-600")
-                )
-                self.badge = (
-                    ui.badge("Waiting", color=None)
-                    .props('data-testid="live-indicator"')
-                    .classes("px-3 py-1 text-white bg-slate-400")
-                )
+        right = layout.header("/")
+        self.subtitle = ui.label("").classes("px-2 text-sm text-slate-500")
+        with right:
+            self.updated = (
+                ui.label("").props('data-testid="last-updated"').classes("text-sm text-slate-600")
+            )
+            self.badge = (
+                ui.badge("Waiting", color=None)
+                .props('data-testid="live-indicator"')
+                .classes("px-3 py-1 text-white bg-slate-400")
+            )
         self.notice = (
             ui.label("")
             .props('data-testid="source-notice"')
