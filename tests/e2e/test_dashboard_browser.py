@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from jobs import dashboard_metrics
 from jobs.adapters import source_db
 from jobs.domain import generator
 from jobs.settings import Settings
-from tests.support.browser import chromium_installed, headless_chromium
+from tests.support.dashboard_server import running_dashboard, save_screenshot
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 KPI = '[data-testid="kpi-total_orders"]'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli_env(settings: Settings) -> dict[str, str]:
-    # PYTEST_* would switch NiceGUI into its own screen-test mode
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOPLAKE_", "PYTEST_"))}
-    env.update(
-        {
-            "SHOPLAKE_DATA_DIR": str(settings.data_dir),
-            "SHOPLAKE_SOURCE_DSN": settings.dsn,
-            "SHOPLAKE_LAKE_URI": settings.lake_uri,
-            "SHOPLAKE_S3_ENDPOINT": settings.s3_endpoint_url,
-            "SHOPLAKE_S3_ACCESS_KEY": settings.s3_access_key,
-            "SHOPLAKE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
-            "SHOPLAKE_REDIS_URL": settings.redis_url,
-            "SHOPLAKE_TIMEZONE": settings.timezone,
-        }
-    )
-    return env
 
 
 @pytest.fixture
@@ -59,44 +27,8 @@ def settings(live_settings: Settings) -> Settings:
 
 @pytest.fixture
 def dashboard_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "dashboard.log").open("wb")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "lite.cli", "dashboard", "--port", str(port)],
-        cwd=ROOT,
-        env=cli_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 40
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert child.poll() is None, (tmp_path / "dashboard.log").read_text()
-            assert time.monotonic() < deadline, "the dashboard did not start in 40 s"
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGTERM)
-        child.wait(15)
-        log.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not chromium_installed():
-        pytest.skip(
-            "needs Debian's chromium and chromium-driver (apt-get install -y chromium "
-            "chromium-driver)"
-        )
-    with headless_chromium(["--window-size=1440,1000"]) as driver:
-        yield driver
+    with running_dashboard(settings, tmp_path / "dashboard.log") as base:
+        yield f"{base}/"
 
 
 def insert_completed(settings: Settings, n: int, now: dt.datetime, first_seq: int) -> None:
@@ -148,6 +80,5 @@ def test_kpis_update_on_the_open_page(
     assert int(after.replace(",", "")) == int(before.replace(",", "")) + 25
     # no reload happened: our mark on the window survived
     assert browser.execute_script("return window.__same_page") == marker
-    shot = tmp_path / "dashboard.png"
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    shot = save_screenshot(browser, "today", tmp_path)
     print(f"KPI changed {before} -> {after} {seen_after:.2f}s after the run; screenshot {shot}")
