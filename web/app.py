@@ -8,6 +8,7 @@ from nicegui import app, ui
 
 from jobs.settings import Settings
 from web.alerts_health import AlertsHealth
+from web.alerts_page import AlertsPage
 from web.feeds import Feeds
 from web.page import DashboardPage
 from web.state import LiveState
@@ -30,6 +31,10 @@ def serve(
     @ui.page("/")
     def index() -> None:
         DashboardPage(state, alerts)
+
+    @ui.page("/alerts")
+    def alerts_page() -> None:
+        AlertsPage(settings.dsn)
 
     @app.get("/health")
     def health() -> dict[str, object]:
