@@ -9,6 +9,7 @@ from nicegui import app, ui
 from jobs.settings import Settings
 from web.alerts_health import AlertsHealth
 from web.alerts_page import AlertsPage
+from web.customer_page import CustomerPage
 from web.feeds import Feeds
 from web.page import DashboardPage
 from web.state import LiveState
@@ -35,6 +36,10 @@ def serve(
     @ui.page("/alerts")
     def alerts_page() -> None:
         AlertsPage(settings.dsn)
+
+    @ui.page("/customer")
+    def customer_page() -> None:
+        CustomerPage(settings.dsn, settings.api_url)
 
     @app.get("/health")
     def health() -> dict[str, object]:

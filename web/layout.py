@@ -12,6 +12,7 @@ from nicegui import ui
 PAGES: list[tuple[str, str, str]] = [  # (path, title, data-testid suffix)
     ("/", "Today", "today"),
     ("/alerts", "Alerts", "alerts"),
+    ("/customer", "Customer", "customer"),
 ]
 
 
