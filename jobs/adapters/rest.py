@@ -7,6 +7,7 @@ Every call is bounded in time and fails in one of two ways a caller can act on:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -33,16 +34,22 @@ class Rest:
         self.timeout = timeout
 
     def call(
-        self, method: str, path: str, body: object = None, timeout: float | None = None
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """One request; the parsed JSON reply (None when empty)."""
+        """One request; the parsed JSON reply (None when empty). ``headers`` are added to the
+        request's (e.g. a bearer token); they never appear in an error's text."""
         url = f"{self.base_url}{path}"
         try:
             resp = httpx.request(
                 method,
                 url,
                 json=body,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **(headers or {})},
                 timeout=self.timeout if timeout is None else timeout,
             )
         except httpx.HTTPError as exc:
@@ -62,8 +69,10 @@ class Rest:
                 f"{self.service} at {self.base_url} sent no JSON for {method} {path}"
             ) from exc
 
-    def get(self, path: str, timeout: float | None = None) -> Any:
-        return self.call("GET", path, timeout=timeout)
+    def get(
+        self, path: str, timeout: float | None = None, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        return self.call("GET", path, timeout=timeout, headers=headers)
 
 
 def _message(resp: httpx.Response) -> str:

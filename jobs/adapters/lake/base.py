@@ -101,6 +101,10 @@ class Lake(ABC):
         """Whether the object exists."""
 
     @abstractmethod
+    def modified(self, bucket: str, key: str) -> dt.datetime | None:
+        """When the object was last written (UTC); None when absent."""
+
+    @abstractmethod
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Keys under a prefix, recursively, sorted."""
 
