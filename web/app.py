@@ -12,6 +12,7 @@ from web.alerts_page import AlertsPage
 from web.customer_page import CustomerPage
 from web.feeds import Feeds
 from web.page import DashboardPage
+from web.pipeline_page import PipelinePage
 from web.state import LiveState
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ def serve(
     @ui.page("/customer")
     def customer_page() -> None:
         CustomerPage(settings.dsn, settings.api_url)
+
+    @ui.page("/pipeline")
+    def pipeline_page() -> None:
+        PipelinePage(settings)
 
     @app.get("/health")
     def health() -> dict[str, object]:

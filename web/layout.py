@@ -13,6 +13,7 @@ PAGES: list[tuple[str, str, str]] = [  # (path, title, data-testid suffix)
     ("/", "Today", "today"),
     ("/alerts", "Alerts", "alerts"),
     ("/customer", "Customer", "customer"),
+    ("/pipeline", "Pipeline", "pipeline"),
 ]
 
 
