@@ -216,6 +216,39 @@ def test_runs_the_dashboard_micro_batch_on_its_own_schedule(
     assert {t["hostname"] for t in tasks["task_instances"]} == {"127.0.0.1"}
 
 
+def test_the_dashboards_pipeline_status_shows_the_dag_runs(
+    airflow: AirflowService, source: Settings
+) -> None:
+    """The Pipeline page's reader (token from the password file, the DAGs, their latest runs)
+    against this Airflow: the same runs, in the same order, as the test's own API calls."""
+    from jobs import pipeline_status
+
+    settings = source.model_copy(update={"airflow_port": PORT})
+    api = Api(airflow)
+
+    def own() -> dict[str, list[tuple[str, str]]]:
+        return {
+            dag: [
+                (r["dag_run_id"], r["state"])
+                for r in api.get(f"/dags/{dag}/dagRuns", limit=5, order_by="-run_after")["dag_runs"]
+            ]
+            for dag in (MEDALLION, "micro_batch_dashboard", "recommendation_training")
+        }
+
+    def between_equal_reads() -> tuple[Any, dict[str, list[tuple[str, str]]]] | None:
+        # runs start and finish every 30 s: take a read that lies between two equal ones
+        before = own()
+        found = pipeline_status.airflow(settings)
+        return (found, before) if own() == before else None
+
+    found, expected = wait_for(between_equal_reads, 60, "two equal reads", interval=1)
+    assert found.notice is None
+    shown = {d.dag_id: [(r.run_id, r.state) for r in d.runs] for d in found.dags}
+    assert shown == expected
+    assert shown["micro_batch_dashboard"]  # the previous test waited for its runs
+    assert all(d.paused is False for d in found.dags)
+
+
 def test_catch_up_over_three_days_equals_three_cli_runs(
     airflow: AirflowService, source: Settings
 ) -> None:
