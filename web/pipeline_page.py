@@ -146,7 +146,9 @@ class PipelinePage:
         self._section("model", status.model, self._show_model)
         self.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
 
-    def _section(self, name: str, read: Callable[[Settings], Any], show: Callable[[Any], None]):
+    def _section(
+        self, name: str, read: Callable[[Settings], Any], show: Callable[[Any], None]
+    ) -> None:
         """Read one section in a worker thread, unless its previous read is still out."""
         if name in self.busy:
             return
@@ -207,21 +209,23 @@ class PipelinePage:
                 self._dag(dag)
 
     def _dag(self, dag: DagStatus) -> None:
-        with ui.row().classes("w-full items-center gap-2").props(f'data-testid="dag-{dag.dag_id}"'):
-            ui.label(dag.dag_id).classes("text-sm font-medium w-72 truncate")
-            if dag.paused:
-                ui.badge("paused", color="grey-6")
-            elif dag.paused is None:
-                ui.badge("not loaded", color="grey-6")
-            if not dag.runs:
-                ui.label("no runs yet").classes("text-xs text-slate-500")
-            for r in dag.runs:
-                when = r.run_after or r.start_date
-                took = f" · {r.duration_s:.0f} s" if r.duration_s is not None else ""
-                ui.badge(
-                    f"{r.state} {when.astimezone():%m-%d %H:%M}" if when else r.state,
-                    color=RUN_COLOURS.get(r.state, "amber-8"),
-                ).props(f'data-testid="run-{dag.dag_id}"').tooltip(f"{r.run_id}{took}")
+        with ui.column().classes("w-full gap-1").props(f'data-testid="dag-{dag.dag_id}"'):
+            with ui.row().classes("items-center gap-2"):
+                ui.label(dag.dag_id).classes("text-sm font-medium")
+                if dag.paused:
+                    ui.badge("paused", color="grey-6")
+                elif dag.paused is None:
+                    ui.badge("not loaded", color="grey-6")
+            with ui.row().classes("items-center gap-1"):
+                if not dag.runs:
+                    ui.label("no runs yet").classes("text-xs text-slate-500")
+                for r in dag.runs:  # newest first
+                    when = r.run_after or r.start_date
+                    took = f" · {r.duration_s:.0f} s" if r.duration_s is not None else ""
+                    ui.badge(
+                        f"{r.state} {when.astimezone():%m-%d %H:%M}" if when else r.state,
+                        color=RUN_COLOURS.get(r.state, "amber-8"),
+                    ).props(f'data-testid="run-{dag.dag_id}"').tooltip(f"{r.run_id}{took}")
 
     def _show_model(self, found: ModelStatus) -> None:
         _say(self.model_notice, found.notice)

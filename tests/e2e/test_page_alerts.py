@@ -19,6 +19,7 @@ from jobs.domain.change_events import envelope
 from jobs.domain.rules import alerts_for_change
 from jobs.settings import Settings
 from tests.support.dashboard_server import running_dashboard, save_screenshot
+from tests.support.page_reading import attributes, text, texts
 
 pytestmark = pytest.mark.e2e
 
@@ -103,21 +104,22 @@ def page_url(ledger_with_alerts: Settings, tmp_path: Path) -> Iterator[str]:
 
 
 def text_of(driver: Any, testid: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return str(driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]').text)
+    return text(driver, f'[data-testid="{testid}"]')
 
 
 def shown_ids(driver: Any) -> list[str]:
-    from selenium.webdriver.common.by import By
+    rows = attributes(driver, '[data-testid="alerts-table"] tbody tr', "data-testid")
+    return [r.removeprefix("alert-") for r in rows]
 
-    rows = driver.find_elements(By.CSS_SELECTOR, '[data-testid="alerts-table"] tbody tr')
-    return [r.get_attribute("data-testid").removeprefix("alert-") for r in rows]
+
+def delivery(driver: Any, alert_id: str, sink: str) -> str:
+    return text(driver, f'[data-testid="alert-{alert_id}"] [data-testid="delivery-{sink}"]')
 
 
 def test_alerts_page_shows_the_ledger_and_filters_in_place(
     ledger_with_alerts: Settings, page_url: str, browser: Any, tmp_path: Path
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -147,18 +149,14 @@ def test_alerts_page_shows_the_ledger_and_filters_in_place(
             ).fetchall()
         }
     assert dead_id in dead_ids
-    row = browser.find_element(By.CSS_SELECTOR, f'[data-testid="alert-{dead_id}"]')
-    assert (
-        "dead-lettered"
-        in row.find_element(By.CSS_SELECTOR, '[data-testid="delivery-webhook"]').text
-    )
-    assert "delivered" in row.find_element(By.CSS_SELECTOR, '[data-testid="delivery-console"]').text
+    assert "dead-lettered" in delivery(browser, dead_id, "webhook")
+    assert "delivered" in delivery(browser, dead_id, "console")
     save_screenshot(browser, "alerts", tmp_path)
     marker = browser.execute_script("window.__same_page = 1; return window.__same_page")
 
     # filter by rule: the select narrows the table in place
     browser.find_element(By.CSS_SELECTOR, '[data-testid="rule-filter"]').click()
-    option = WebDriverWait(browser, 5).until(
+    option = WebDriverWait(browser, 5, ignored_exceptions=[StaleElementReferenceException]).until(
         lambda d: next(
             (e for e in d.find_elements(By.CSS_SELECTOR, ".q-menu .q-item") if e.text == HIGH),
             None,
@@ -167,8 +165,7 @@ def test_alerts_page_shows_the_ledger_and_filters_in_place(
     option.click()
     high_ids, high_total = own_latest(settings, HIGH)
     WebDriverWait(browser, 10).until(lambda d: shown_ids(d) == high_ids)
-    rules = browser.find_elements(By.CSS_SELECTOR, '[data-testid="alert-rule"]')
-    assert {r.text for r in rules} == {HIGH}
+    assert set(texts(browser, '[data-testid="alert-rule"]')) == {HIGH}
     assert text_of(browser, "alerts-count").startswith(f"{high_total:,} {HIGH} alerts")
 
     # a new alert of the rule shows up on the open page, without a reload
@@ -181,8 +178,5 @@ def test_alerts_page_shows_the_ledger_and_filters_in_place(
     seen_after = time.monotonic() - t0
     assert text_of(browser, "alerts-count").startswith(f"{high_total + 1:,} {HIGH} alerts")
     assert browser.execute_script("return window.__same_page") == marker
-    new_row = browser.find_element(By.CSS_SELECTOR, f'[data-testid="alert-{fresh[0].alert_id}"]')
-    assert (
-        "pending" in new_row.find_element(By.CSS_SELECTOR, '[data-testid="delivery-webhook"]').text
-    )
+    assert "pending" in delivery(browser, fresh[0].alert_id, "webhook")
     print(f"a new alert showed {seen_after:.2f}s after it was recorded")

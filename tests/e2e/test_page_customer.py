@@ -23,6 +23,7 @@ import pytest
 from jobs import medallion, seed, training
 from jobs.settings import Settings
 from tests.support.dashboard_server import ROOT, cli_env, running_dashboard, save_screenshot
+from tests.support.page_reading import texts
 from tests.support.platform_up import free_ports
 
 pytestmark = pytest.mark.e2e
@@ -108,12 +109,7 @@ def by_testid(driver: Any, testid: str) -> Any:
 
 
 def cells(driver: Any, table: str, column: str) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    found = driver.find_elements(
-        By.CSS_SELECTOR, f'[data-testid="{table}"] tbody [data-testid$="-{column}"]'
-    )
-    return [c.text for c in found]
+    return texts(driver, f'[data-testid="{table}"] tbody [data-testid$="-{column}"]')
 
 
 def look_up(driver: Any, field: str, button: str, text: str) -> None:

@@ -19,6 +19,7 @@ from jobs import dashboard_metrics, medallion, seed, training
 from jobs.domain.reco_summary import ModelSummary
 from jobs.settings import Settings
 from tests.support.dashboard_server import running_dashboard, save_screenshot
+from tests.support.page_reading import text, texts
 from tests.support.platform_up import free_ports
 
 pytestmark = pytest.mark.e2e
@@ -99,15 +100,19 @@ def own_model(settings: Settings) -> tuple[str, ModelSummary]:
     return version, ModelSummary.model_validate(meta["summary"])
 
 
-def by_testid(driver: Any, testid: str, within: Any = None) -> Any:
+def by_testid(driver: Any, testid: str) -> Any:
+    """An element the page keeps (only its text and visibility change)."""
     from selenium.webdriver.common.by import By
 
-    return (within or driver).find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
 
 
 def fresh_cell(driver: Any, key: str, column: str) -> str:
-    row = by_testid(driver, f"fresh-{key}")
-    return str(by_testid(driver, f"fresh-{column}", row).text)
+    return text(driver, f'[data-testid="fresh-{key}"] [data-testid="fresh-{column}"]')
+
+
+def text_of(driver: Any, testid: str, within: str = "") -> str:
+    return text(driver, f'{within} [data-testid="{testid}"]'.strip())
 
 
 def test_pipeline_page_shows_freshness_services_airflow_and_the_model(
@@ -137,9 +142,9 @@ def test_pipeline_page_shows_freshness_services_airflow_and_the_model(
         assert fresh_cell(browser, dashboard_key, "written") == snapshot_written(shop)
 
         # services: what this test started answers, Airflow and the API do not
-        WebDriverWait(browser, 20).until(lambda d: by_testid(d, "services-total").text)
+        WebDriverWait(browser, 20).until(lambda d: text_of(d, "services-total"))
         states = {
-            name: by_testid(browser, f"service-{name}-state").text
+            name: text_of(browser, f"service-{name}-state")
             for name in ("postgres", "s3", "redis", "airflow", "api")
         }
         assert states == {
@@ -149,7 +154,7 @@ def test_pipeline_page_shows_freshness_services_airflow_and_the_model(
             "airflow": "down",
             "api": "down",
         }
-        assert by_testid(browser, "services-total").text == "3 of 5 answering"
+        assert text_of(browser, "services-total") == "3 of 5 answering"
 
         # Airflow is not running: a notice, no DAG rows
         WebDriverWait(browser, 20).until(lambda d: by_testid(d, "airflow-notice").is_displayed())
@@ -157,21 +162,13 @@ def test_pipeline_page_shows_freshness_services_airflow_and_the_model(
         assert "not running" in notice and f"127.0.0.1:{shop.airflow_port}" in notice
 
         # the model: the registry's production version (the API is away, and says so)
-        WebDriverWait(browser, 20).until(lambda d: by_testid(d, "model-version").text)
-        assert by_testid(browser, "model-version").text == version
+        WebDriverWait(browser, 20).until(lambda d: text_of(d, "model-version"))
+        assert text_of(browser, "model-version") == version
         assert "not running" in by_testid(browser, "model-notice").text
-        model_row = by_testid(browser, "method-model")
-        assert (
-            by_testid(browser, "method-ndcg", model_row).text == summary.scores["model"].ndcg.text()
-        )
-        popular_row = by_testid(browser, "method-popular")
-        assert (
-            by_testid(browser, "method-ndcg", popular_row).text
-            == summary.scores["popular"].ndcg.text()
-        )
-        lifts = [
-            e.text for e in browser.find_elements("css selector", '[data-testid="model-lift"]')
-        ]
+        for method in ("model", "popular", "itemknn"):
+            shown = text_of(browser, "method-ndcg", f'[data-testid="method-{method}"]')
+            assert shown == summary.scores[method].ndcg.text(), method
+        lifts = texts(browser, '[data-testid="model-lift"]')
         if summary.lifts:
             lift = summary.lifts["popular"]
             assert any(
@@ -179,7 +176,7 @@ def test_pipeline_page_shows_freshness_services_airflow_and_the_model(
             )
         else:
             assert lifts == [summary.message]
-        assert f"{summary.evaluated_customers:,} customers" in by_testid(browser, "model-head").text
+        assert f"{summary.evaluated_customers:,} customers" in text_of(browser, "model-head")
         save_screenshot(browser, "pipeline", tmp_path)
 
         # a new metrics run shows on the open page, without a reload
