@@ -6,7 +6,9 @@ import logging
 
 from nicegui import app, ui
 
+from jobs.bootstrap import Resources
 from jobs.settings import Settings
+from web import history, quality
 from web.alerts_health import AlertsHealth
 from web.feeds import Feeds
 from web.page import DashboardPage
@@ -20,7 +22,8 @@ def serve(
 ) -> None:
     """Serve the dashboard until interrupted (one shared state, one page per tab)."""
     state = LiveState()
-    feeds = Feeds(settings, state, poll_s=poll_s)
+    resources = Resources(settings)
+    feeds = Feeds(resources, state, poll_s=poll_s)
     app.on_startup(feeds.start)
     app.on_shutdown(feeds.close)
     alerts = AlertsHealth(settings.dsn)
@@ -30,6 +33,14 @@ def serve(
     @ui.page("/")
     def index() -> None:
         DashboardPage(state, alerts)
+
+    @ui.page(history.PATH)
+    def history_page() -> None:
+        history.HistoryPage(resources.lake)
+
+    @ui.page(quality.PATH)
+    def quality_page() -> None:
+        quality.QualityPage(resources.lake)
 
     @app.get("/health")
     def health() -> dict[str, object]:

@@ -1,0 +1,150 @@
+"""The History page: gold revenue, orders and average order value by day, category and region
+mix over a date range. Reads ``jobs.history`` in a thread; refreshes in place."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from nicegui import ui
+
+from jobs.adapters.lake import Lake
+from jobs.domain.history import History
+from jobs.history import read_history
+from web import charts, lake_charts, layout
+from web.date_range import DateRange
+from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, show
+
+PATH = "/history"
+NO_GOLD = (
+    "The lake has no gold yet: run the medallion for a day (`shoplake medallion run --date "
+    "YYYY-MM-DD`, or `shoplake medallion backfill`) and this page fills in."
+)
+KPIS = (  # (testid, title)
+    ("orders", "Orders"),
+    ("revenue", "Revenue"),
+    ("aov", "Average order value"),
+    ("days", "Days with gold"),
+)
+TABLE_COLUMNS: list[dict[str, Any]] = [
+    {"name": "date", "label": "Day", "field": "date", "align": "left", "sortable": True},
+    {"name": "orders", "label": "Orders", "field": "orders", "align": "right"},
+    {"name": "revenue", "label": "Revenue", "field": "revenue", "align": "right"},
+    {"name": "aov", "label": "Avg order value", "field": "aov", "align": "right"},
+]
+
+
+class HistoryPage:
+    """One tab's History page."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.reader = LakeReader()
+        self.start: dt.date | None = None
+        self.end: dt.date | None = None
+        self.kpis: dict[str, ui.label] = {}
+        self._build()
+        ui.timer(REFRESH_S, self.refresh)
+        ui.timer(0, self.refresh, once=True)
+
+    def _build(self) -> None:
+        right = layout.header(PATH)
+        with right:
+            self.updated = ui.label("").props('data-testid="history-updated"')
+            self.updated.classes("text-sm text-slate-600")
+        with ui.row().classes("w-full items-center justify-between px-2 flex-wrap gap-2"):
+            self.subtitle = ui.label("Gold layer · every order of the day, whatever its status")
+            self.subtitle.classes("text-sm text-slate-500").props('data-testid="history-range"')
+            self.range = DateRange(self._range_changed, testid="history-range-control")
+        self.trouble = notice("history-trouble", "red")
+        self.empty = notice("history-empty")
+        with ui.column().classes("w-full gap-4") as self.content:
+            with ui.grid(columns=4).classes("w-full gap-4"):
+                for key, title in KPIS:
+                    with ui.card().classes("shadow-sm"):
+                        ui.label(title).classes("text-sm text-slate-500")
+                        self.kpis[key] = (
+                            ui.label("–")
+                            .props(f'data-testid="history-{key}"')
+                            .classes("text-3xl font-semibold")
+                        )
+            with ui.grid(columns=3).classes("w-full gap-4"):
+                with ui.card().classes("col-span-2 shadow-sm"):
+                    ui.label("Revenue and orders by day").classes("font-medium")
+                    self.daily = ui.echart(lake_charts.daily_option([], [], []))
+                    self.daily.classes("w-full h-72")
+                with ui.card().classes("shadow-sm"):
+                    ui.label("Average order value by day").classes("font-medium")
+                    self.aov = ui.echart(lake_charts.aov_option([], [])).classes("w-full h-72")
+            with ui.grid(columns=2).classes("w-full gap-4"):
+                with ui.card().classes("shadow-sm"):
+                    ui.label("Category mix (revenue)").classes("font-medium")
+                    self.categories = ui.echart(lake_charts.stacked_option([], {}))
+                    self.categories.classes("w-full h-80")
+                with ui.card().classes("shadow-sm"):
+                    ui.label("Region mix (revenue)").classes("font-medium")
+                    self.regions = ui.echart(lake_charts.stacked_option([], {}))
+                    self.regions.classes("w-full h-80")
+            with ui.card().classes("w-full shadow-sm"):
+                ui.label("By day (newest first)").classes("font-medium")
+                self.table = (
+                    ui.table(columns=TABLE_COLUMNS, rows=[], row_key="date", pagination=10)
+                    .props('flat dense data-testid="history-table"')
+                    .classes("w-full")
+                )
+        self.content.set_visibility(False)
+
+    async def _range_changed(self, start: dt.date, end: dt.date) -> None:
+        self.start, self.end = start, end
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        await self.reader.load(lambda: read_history(self.lake, self.start, self.end), self._show)
+
+    def _show(self, loaded: Loaded[History | None]) -> None:
+        if loaded.error:
+            shown = self.content.visible
+            show(self.trouble, loaded.error + (" (showing the last numbers read)" if shown else ""))
+            return
+        show(self.trouble, None)
+        history = loaded.value
+        show(self.empty, NO_GOLD if history is None else None)
+        self.content.set_visibility(history is not None)
+        self.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
+        if history is None:
+            return
+        self.range.show(history.start, history.end, history.available)
+        self.subtitle.set_text(
+            f"{history.start:%b %d, %Y} – {history.end:%b %d, %Y} · gold layer · every order "
+            "of the day, whatever its status"
+        )
+        self.kpis["orders"].set_text(charts.fmt(history.orders, "int"))
+        self.kpis["revenue"].set_text(charts.fmt(float(history.revenue), "money"))
+        self.kpis["aov"].set_text(charts.fmt(_float(history.avg_order_value), "money"))
+        self.kpis["days"].set_text(f"{len(history.days):,}")
+        days = [d.day for d in history.days]
+        redraw(
+            self.daily,
+            lake_charts.daily_option(
+                days, [float(d.revenue) for d in history.days], [d.orders for d in history.days]
+            ),
+        )
+        redraw(
+            self.aov, lake_charts.aov_option(days, [float(d.avg_order_value) for d in history.days])
+        )
+        redraw(self.categories, lake_charts.stacked_option(days, history.categories.values))
+        redraw(self.regions, lake_charts.stacked_option(days, history.regions.values))
+        self.table.rows = [
+            {
+                "date": d.day.isoformat(),
+                "orders": charts.fmt(d.orders, "int"),
+                "revenue": charts.fmt(float(d.revenue), "money"),
+                "aov": charts.fmt(float(d.avg_order_value), "money"),
+            }
+            for d in reversed(history.days)
+        ]
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
