@@ -27,6 +27,7 @@ KPIS = (  # (testid, title)
     ("aov", "Average order value"),
     ("days", "Days with gold"),
 )
+MIX_MODES = {"share": "Share %", "revenue": "Revenue $"}
 TABLE_COLUMNS: list[dict[str, Any]] = [
     {"name": "date", "label": "Day", "field": "date", "align": "left", "sortable": True},
     {"name": "orders", "label": "Orders", "field": "orders", "align": "right"},
@@ -44,6 +45,7 @@ class HistoryPage:
         self.start: dt.date | None = None
         self.end: dt.date | None = None
         self.kpis: dict[str, ui.label] = {}
+        self.history: History | None = None  # the last read, for redrawing the mix charts
         self._build()
         ui.timer(REFRESH_S, self.refresh)
         ui.timer(0, self.refresh, once=True)
@@ -77,13 +79,20 @@ class HistoryPage:
                 with ui.card().classes("shadow-sm"):
                     ui.label("Average order value by day").classes("font-medium")
                     self.aov = ui.echart(lake_charts.aov_option([], [])).classes("w-full h-72")
+            with ui.row().classes("w-full items-center gap-2 px-1"):
+                ui.label("Mix by day:").classes("text-sm text-slate-500")
+                self.mix_mode = (
+                    ui.toggle(MIX_MODES, value="share", on_change=self._redraw_mix)
+                    .props('dense no-caps unelevated toggle-color=blue-8 data-testid="mix-mode"')
+                    .classes("border rounded")
+                )
             with ui.grid(columns=2).classes("w-full gap-4"):
                 with ui.card().classes("shadow-sm"):
-                    ui.label("Category mix (revenue)").classes("font-medium")
+                    ui.label("Category mix").classes("font-medium")
                     self.categories = ui.echart(lake_charts.stacked_option([], {}))
                     self.categories.classes("w-full h-80")
                 with ui.card().classes("shadow-sm"):
-                    ui.label("Region mix (revenue)").classes("font-medium")
+                    ui.label("Region mix").classes("font-medium")
                     self.regions = ui.echart(lake_charts.stacked_option([], {}))
                     self.regions.classes("w-full h-80")
             with ui.card().classes("w-full shadow-sm"):
@@ -94,6 +103,16 @@ class HistoryPage:
                     .classes("w-full")
                 )
         self.content.set_visibility(False)
+
+    def _redraw_mix(self) -> None:
+        if self.history is None:
+            return
+        share = self.mix_mode.value == "share"
+        for chart, mix in (
+            (self.categories, self.history.categories),
+            (self.regions, self.history.regions),
+        ):
+            redraw(chart, lake_charts.mix_option(mix.days, mix.values, share=share))
 
     async def _range_changed(self, start: dt.date, end: dt.date) -> None:
         self.start, self.end = start, end
@@ -133,8 +152,8 @@ class HistoryPage:
         redraw(
             self.aov, lake_charts.aov_option(days, [float(d.avg_order_value) for d in history.days])
         )
-        redraw(self.categories, lake_charts.stacked_option(days, history.categories.values))
-        redraw(self.regions, lake_charts.stacked_option(days, history.regions.values))
+        self.history = history
+        self._redraw_mix()
         self.table.rows = [
             {
                 "date": d.day.isoformat(),

@@ -97,6 +97,27 @@ def stacked_option(
     }
 
 
+def shares(series: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    """Each key's percentage of its day's total (a day without revenue: 0 for every key)."""
+    totals = [sum(day) for day in zip(*series.values(), strict=True)] if series else []
+    return {
+        key: [round(100 * v / t, 2) if t else 0.0 for v, t in zip(values, totals, strict=True)]
+        for key, values in series.items()
+    }
+
+
+def mix_option(
+    days: list[dt.date], series: Mapping[str, Sequence[float]], *, share: bool
+) -> dict[str, Any]:
+    """A revenue mix per day: each key's share in % (bars of 100), or its revenue."""
+    if not share:
+        return stacked_option(days, series)
+    option = stacked_option(days, shares(series), money=False)
+    option["yAxis"] = {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}}
+    option["tooltip"][":valueFormatter"] = "v => v.toFixed(1) + '%'"
+    return option
+
+
 def reject_option(
     days: list[dt.date],
     by_reason: Mapping[str, Sequence[int]],
@@ -124,6 +145,8 @@ def reject_option(
         "data": [round(100 * r, 2) for r in rate],
     }
     if warn is not None:
+        # the axis reaches the threshold, so that its line shows on a quiet day as well
+        option["yAxis"][1][":max"] = f"v => Math.max(v.max, {round(120 * warn, 2)})"
         line["markLine"] = {
             "silent": True,
             "symbol": "none",

@@ -24,7 +24,7 @@ KPIS = (  # (testid, title)
     ("days", "Days validated"),
     ("bronze", "Rows extracted (bronze)"),
     ("rejected", "Rows quarantined"),
-    ("repaired", "Prices repaired · totals recomputed"),
+    ("repaired", "Prices repaired · total mismatches"),
 )
 DAY_COLUMNS: list[dict[str, Any]] = [
     {"name": "date", "label": "Day", "field": "date", "align": "left", "sortable": True},
@@ -188,7 +188,7 @@ class QualityPage:
                 days,
                 {
                     "Prices repaired": [d.price_repaired for d in quality.days],
-                    "Totals recomputed": [d.total_mismatch for d in quality.days],
+                    "Total mismatches": [d.total_mismatch for d in quality.days],
                 },
                 money=False,
             ),
@@ -224,7 +224,9 @@ class QualityPage:
         price = sum(d.price_repaired for d in quality.days)
         mismatch = sum(d.total_mismatch for d in quality.days)
         self.kpis["repaired"].set_text(f"{price:,} · {mismatch:,}")
-        self.kpis["repaired-note"].set_text("negative prices made positive · totals off by > $0.01")
+        self.kpis["repaired-note"].set_text(
+            "negative prices made positive · source totals off by > $0.01, recomputed"
+        )
 
     # ---- the quarantine browser ----
     async def _row_clicked(self, e: events.GenericEventArguments) -> None:
