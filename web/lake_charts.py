@@ -131,7 +131,7 @@ def reject_option(
         {
             "type": "value",
             "name": "reject rate",
-            "alignTicks": True,
+            "min": 0,
             "axisLabel": {"formatter": "{value}%"},
             "splitLine": {"show": False},
         },

@@ -225,7 +225,7 @@ class QualityPage:
         mismatch = sum(d.total_mismatch for d in quality.days)
         self.kpis["repaired"].set_text(f"{price:,} · {mismatch:,}")
         self.kpis["repaired-note"].set_text(
-            "negative prices made positive · source totals off by > $0.01, recomputed"
+            "negative prices made positive · wrong totals recomputed"
         )
 
     # ---- the quarantine browser ----
