@@ -13,7 +13,7 @@ import datetime as dt
 from jobs.adapters.lake import Lake
 from jobs.adapters.lake.layout import DAILY_SUMMARY
 from jobs.adapters.lake.views import lake_views
-from jobs.domain.history import DayKpis, History, clamp_range, mix
+from jobs.domain.history import DEFAULT_SPAN_DAYS, DayKpis, History, clamp_range, mix
 
 GOLD_VIEWS = ("daily_summary", "category_performance", "regional_performance")
 
@@ -24,12 +24,16 @@ def available_days(lake: Lake) -> list[dt.date]:
 
 
 def read_history(
-    lake: Lake, start: dt.date | None = None, end: dt.date | None = None
+    lake: Lake,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    last_days: int | None = DEFAULT_SPAN_DAYS,
 ) -> History | None:
     """Gold KPIs per day and the category and region mixes of ``start``..``end`` (inclusive;
-    default the last 30 days the lake has). None when the lake has no gold yet."""
+    a missing end: from the last ``last_days`` days the lake has, None for all of them).
+    None when the lake has no gold yet."""
     days = available_days(lake)
-    chosen = clamp_range(start, end, days)
+    chosen = clamp_range(start, end, days, last_days)
     if chosen is None:
         return None
     start, end = chosen

@@ -13,7 +13,7 @@ import json
 from jobs.adapters.lake import Lake
 from jobs.adapters.lake.layout import VALIDATION_REPORT
 from jobs.adapters.lake.views import lake_views
-from jobs.domain.history import clamp_range
+from jobs.domain.history import DEFAULT_SPAN_DAYS, clamp_range
 from jobs.domain.quality import (
     PAGE_SIZE,
     QUARANTINE_COLUMNS,
@@ -37,14 +37,18 @@ def read_report(lake: Lake, day: dt.date) -> ValidationReport:
 
 
 def read_quality(
-    lake: Lake, start: dt.date | None = None, end: dt.date | None = None
+    lake: Lake,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    last_days: int | None = DEFAULT_SPAN_DAYS,
 ) -> Quality | None:
-    """The validation reports of ``start``..``end`` (default: the last 30 reported days).
+    """The validation reports of ``start``..``end`` (a missing end: from the last
+    ``last_days`` reported days, None for all of them).
 
     None when no day has been validated yet.
     """
     days = report_days(lake)
-    chosen = clamp_range(start, end, days)
+    chosen = clamp_range(start, end, days, last_days)
     if chosen is None:
         return None
     start, end = chosen

@@ -13,7 +13,7 @@ from jobs.adapters.lake import Lake
 from jobs.domain.history import History
 from jobs.history import read_history
 from web import charts, lake_charts, layout
-from web.date_range import DateRange
+from web.date_range import DateRange, span_text
 from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, show
 
 PATH = "/history"
@@ -42,8 +42,6 @@ class HistoryPage:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self.reader = LakeReader()
-        self.start: dt.date | None = None
-        self.end: dt.date | None = None
         self.kpis: dict[str, ui.label] = {}
         self.history: History | None = None  # the last read, for redrawing the mix charts
         self._build()
@@ -56,9 +54,9 @@ class HistoryPage:
             self.updated = ui.label("").props('data-testid="history-updated"')
             self.updated.classes("text-sm text-slate-600")
         with ui.row().classes("w-full items-center justify-between px-2 flex-wrap gap-2"):
-            self.subtitle = ui.label("Gold layer · every order of the day, whatever its status")
+            self.subtitle = ui.label("Gold layer · orders of every status")
             self.subtitle.classes("text-sm text-slate-500").props('data-testid="history-range"')
-            self.range = DateRange(self._range_changed, testid="history-range-control")
+            self.range = DateRange(self.refresh, testid="history-range-control")
         self.trouble = notice("history-trouble", "red")
         self.empty = notice("history-empty")
         with ui.column().classes("w-full gap-4") as self.content:
@@ -79,16 +77,16 @@ class HistoryPage:
                 with ui.card().classes("shadow-sm"):
                     ui.label("Average order value by day").classes("font-medium")
                     self.aov = ui.echart(lake_charts.aov_option([], [])).classes("w-full h-72")
-            with ui.row().classes("w-full items-center gap-2 px-1"):
-                ui.label("Mix by day:").classes("text-sm text-slate-500")
-                self.mix_mode = (
-                    ui.toggle(MIX_MODES, value="share", on_change=self._redraw_mix)
-                    .props('dense no-caps unelevated toggle-color=blue-8 data-testid="mix-mode"')
-                    .classes("border rounded")
-                )
             with ui.grid(columns=2).classes("w-full gap-4"):
                 with ui.card().classes("shadow-sm"):
-                    ui.label("Category mix").classes("font-medium")
+                    with ui.row().classes("w-full items-center justify-between"):
+                        ui.label("Category mix").classes("font-medium")
+                        self.mix_mode = (
+                            ui.toggle(MIX_MODES, value="share", on_change=self._redraw_mix)
+                            .props("dense no-caps unelevated toggle-color=blue-8 size=sm")
+                            .props('data-testid="mix-mode"')
+                            .classes("border rounded text-xs")
+                        )
                     self.categories = ui.echart(lake_charts.stacked_option([], {}))
                     self.categories.classes("w-full h-80")
                 with ui.card().classes("shadow-sm"):
@@ -114,12 +112,13 @@ class HistoryPage:
         ):
             redraw(chart, lake_charts.mix_option(mix.days, mix.values, share=share))
 
-    async def _range_changed(self, start: dt.date, end: dt.date) -> None:
-        self.start, self.end = start, end
-        await self.refresh()
-
     async def refresh(self) -> None:
-        await self.reader.load(lambda: read_history(self.lake, self.start, self.end), self._show)
+        await self.reader.load(self._read, self._show)
+
+    def _read(self) -> History | None:
+        # what the range asks for when the read starts: a change meanwhile reads again
+        asked = self.range.asked
+        return read_history(self.lake, asked.start, asked.end, asked.last_days)
 
     def _show(self, loaded: Loaded[History | None]) -> None:
         if loaded.error:
@@ -133,10 +132,10 @@ class HistoryPage:
         self.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
         if history is None:
             return
-        self.range.show(history.start, history.end, history.available)
+        self.range.show(history.start, history.end)
         self.subtitle.set_text(
-            f"{history.start:%b %d, %Y} – {history.end:%b %d, %Y} · gold layer · every order "
-            "of the day, whatever its status"
+            span_text(history.start, history.end, history.available, "gold in the lake")
+            + " · orders of every status"
         )
         self.kpis["orders"].set_text(charts.fmt(history.orders, "int"))
         self.kpis["revenue"].set_text(charts.fmt(float(history.revenue), "money"))

@@ -12,7 +12,7 @@ from jobs.adapters.lake import Lake
 from jobs.domain.quality import Quality, QuarantinePage, display_row
 from jobs.quality import read_quality, read_quarantine
 from web import charts, lake_charts, layout
-from web.date_range import DateRange
+from web.date_range import DateRange, span_text
 from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, show
 
 PATH = "/quality"
@@ -66,8 +66,6 @@ class QualityPage:
         self.lake = lake
         self.reader = LakeReader()
         self.rows_reader = LakeReader()
-        self.start: dt.date | None = None
-        self.end: dt.date | None = None
         self.day: dt.date | None = None  # the day whose quarantine is shown
         self.page = 0
         self.kpis: dict[str, ui.label] = {}
@@ -83,7 +81,7 @@ class QualityPage:
         with ui.row().classes("w-full items-center justify-between px-2 flex-wrap gap-2"):
             self.subtitle = ui.label("Validation reports of the medallion, one per day")
             self.subtitle.classes("text-sm text-slate-500").props('data-testid="quality-range"')
-            self.range = DateRange(self._range_changed, testid="quality-range-control")
+            self.range = DateRange(self.refresh, testid="quality-range-control")
         self.trouble = notice("quality-trouble", "red")
         self.empty = notice("quality-empty")
         with ui.column().classes("w-full gap-4") as self.content:
@@ -146,13 +144,14 @@ class QualityPage:
             self.rows_table.props(':pagination="{rowsPerPage: 0}"')
 
     # ---- the reports ----
-    async def _range_changed(self, start: dt.date, end: dt.date) -> None:
-        self.start, self.end = start, end
-        await self.refresh()
-
     async def refresh(self) -> None:
-        await self.reader.load(lambda: read_quality(self.lake, self.start, self.end), self._show)
+        await self.reader.load(self._read, self._show)
         await self.refresh_rows()
+
+    def _read(self) -> Quality | None:
+        # what the range asks for when the read starts: a change meanwhile reads again
+        asked = self.range.asked
+        return read_quality(self.lake, asked.start, asked.end, asked.last_days)
 
     def _show(self, loaded: Loaded[Quality | None]) -> None:
         if loaded.error:
@@ -166,10 +165,9 @@ class QualityPage:
         self.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
         if quality is None:
             return
-        self.range.show(quality.start, quality.end, quality.available)
+        self.range.show(quality.start, quality.end)
         self.subtitle.set_text(
-            f"{quality.start:%b %d, %Y} – {quality.end:%b %d, %Y} · validation reports "
-            "of the medallion, one per day"
+            span_text(quality.start, quality.end, quality.available, "days validated")
         )
         self._kpis(quality)
         days = [d.day for d in quality.days]
@@ -247,6 +245,11 @@ class QualityPage:
     async def refresh_rows(self) -> None:
         if self.day is not None:
             await self.rows_reader.load(self._read_rows, self._rows)
+            return
+        self.count.set_text("no validated day in this range")
+        self.rows_table.rows = []
+        self.prev.set_enabled(False)
+        self.next.set_enabled(False)
 
     def _read_rows(self) -> QuarantinePage | None:
         # reads the day and page when the read starts: a click meanwhile is never lost

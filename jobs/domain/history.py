@@ -69,24 +69,31 @@ class History:
 
 
 def default_range(
-    available: Sequence[dt.date], span: int = DEFAULT_SPAN_DAYS
+    available: Sequence[dt.date], last_days: int | None = DEFAULT_SPAN_DAYS
 ) -> tuple[dt.date, dt.date] | None:
-    """The last ``span`` calendar days up to the latest day available (None: no gold yet)."""
+    """The last ``last_days`` calendar days up to the latest day available (None: all of
+    them); None when there is no day at all."""
     if not available:
         return None
     last, first = max(available), min(available)
-    return max(first, last - dt.timedelta(days=span - 1)), last
+    if last_days is None:
+        return first, last
+    return max(first, last - dt.timedelta(days=last_days - 1)), last
 
 
 def clamp_range(
-    start: dt.date | None, end: dt.date | None, available: Sequence[dt.date]
+    start: dt.date | None,
+    end: dt.date | None,
+    available: Sequence[dt.date],
+    last_days: int | None = DEFAULT_SPAN_DAYS,
 ) -> tuple[dt.date, dt.date] | None:
-    """A requested range limited to what the lake has; missing ends default, swapped ends swap.
+    """A requested range: missing ends from ``default_range(available, last_days)``, swapped
+    ends swapped back. None when there is no day at all.
 
-    None when there is no gold at all. A range wholly outside the lake is kept as asked
-    (it shows no days rather than silently showing others).
+    A range wholly outside the lake is kept as asked (it shows no days rather than silently
+    showing others).
     """
-    default = default_range(available)
+    default = default_range(available, last_days)
     if default is None:
         return None
     start = start or default[0]

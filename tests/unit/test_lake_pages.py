@@ -16,7 +16,7 @@ from jobs.domain.reports import (
     ValidationReport,
 )
 from web import lake_charts
-from web.date_range import parse_day, preset_range
+from web.date_range import PRESET_DAYS, Ask, fixed, parse_day, span_text
 
 D = dt.date(2024, 3, 10)
 
@@ -157,12 +157,18 @@ def test_display_row_makes_text_of_lists_times_and_nulls() -> None:
     assert list(shown) == list(quality.QUARANTINE_COLUMNS)
 
 
-def test_presets_and_typed_days() -> None:
-    avail = (day(-60), D)
-    assert preset_range("7", avail) == (day(-6), D)
-    assert preset_range("90", avail) == (day(-60), D)  # no further back than the lake
-    assert preset_range("all", avail) == avail
-    assert preset_range("30", None) is None
+def test_presets_follow_the_lake_and_typed_days_are_fixed() -> None:
+    avail = [day(-i) for i in range(61)]
+    for key, want in (("7", (day(-6), D)), ("90", (day(-60), D)), ("all", (day(-60), D))):
+        ask = Ask(last_days=PRESET_DAYS[key])
+        assert ask.preset == key
+        assert history.clamp_range(ask.start, ask.end, avail, ask.last_days) == want
+    assert Ask().preset == "30"  # the default
+    # a preset moves with the lake: a new day shifts the window
+    later = [day(1), *avail]
+    assert history.clamp_range(None, None, later, 7) == (day(-5), day(1))
+    typed = fixed(D, day(-3))
+    assert (typed.start, typed.end, typed.preset) == (day(-3), D, None)
     assert parse_day(" 2024-03-10 ") == D
     assert parse_day("2024/03/10") == D  # Quasar's calendar mask
     assert parse_day("2024-03-1") is None and parse_day(None) is None
@@ -195,3 +201,10 @@ def test_mix_as_shares_of_each_day() -> None:
     assert share["yAxis"]["max"] == 100
     revenue = lake_charts.mix_option(days, series, share=False)
     assert [s["data"] for s in revenue["series"]] == [[30.0, 0.0], [10.0, 0.0]]
+
+
+def test_span_text() -> None:
+    assert span_text(day(-7), D, (day(-30), D), "gold") == (
+        "Mar 03 – Mar 10, 2024 (gold: Feb 09, 2024 – Mar 10, 2024)"
+    )
+    assert span_text(dt.date(2023, 12, 30), D, None, "gold") == "Dec 30, 2023 – Mar 10, 2024"
