@@ -11,6 +11,7 @@ from jobs.settings import Settings
 from web import history, quality
 from web.alerts_health import AlertsHealth
 from web.feeds import Feeds
+from web.loading import REFRESH_S
 from web.page import DashboardPage
 from web.state import LiveState
 
@@ -18,9 +19,14 @@ log = logging.getLogger(__name__)
 
 
 def serve(
-    settings: Settings, host: str = "127.0.0.1", port: int = 8501, poll_s: float = 5.0
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    poll_s: float = 5.0,
+    lake_refresh_s: float = REFRESH_S,
 ) -> None:
-    """Serve the dashboard until interrupted (one shared state, one page per tab)."""
+    """Serve the dashboard until interrupted (one shared state, one page per tab);
+    the lake pages read the lake again every ``lake_refresh_s`` seconds."""
     state = LiveState()
     resources = Resources(settings)
     feeds = Feeds(resources, state, poll_s=poll_s)
@@ -36,11 +42,11 @@ def serve(
 
     @ui.page(history.PATH)
     def history_page() -> None:
-        history.HistoryPage(resources.lake)
+        history.HistoryPage(resources.lake, lake_refresh_s)
 
     @ui.page(quality.PATH)
     def quality_page() -> None:
-        quality.QualityPage(resources.lake)
+        quality.QualityPage(resources.lake, lake_refresh_s)
 
     @app.get("/health")
     def health() -> dict[str, object]:

@@ -39,13 +39,13 @@ TABLE_COLUMNS: list[dict[str, Any]] = [
 class HistoryPage:
     """One tab's History page."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, refresh_s: float = REFRESH_S) -> None:
         self.lake = lake
         self.reader = LakeReader()
         self.kpis: dict[str, ui.label] = {}
         self.history: History | None = None  # the last read, for redrawing the mix charts
         self._build()
-        ui.timer(REFRESH_S, self.refresh)
+        ui.timer(refresh_s, self.refresh)
         ui.timer(0, self.refresh, once=True)
 
     def _build(self) -> None:

@@ -62,7 +62,7 @@ STATUS_SLOT = """
 class QualityPage:
     """One tab's Data quality page."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, refresh_s: float = REFRESH_S) -> None:
         self.lake = lake
         self.reader = LakeReader()
         self.rows_reader = LakeReader()
@@ -70,7 +70,7 @@ class QualityPage:
         self.page = 0
         self.kpis: dict[str, ui.label] = {}
         self._build()
-        ui.timer(REFRESH_S, self.refresh)
+        ui.timer(refresh_s, self.refresh)
         ui.timer(0, self.refresh, once=True)
 
     def _build(self) -> None:

@@ -15,10 +15,11 @@ import pytest
 from jobs.bootstrap import lake_for
 from jobs.settings import Settings
 from tests.support.dashboard_server import running_dashboard, save_screenshot
-from tests.support.lake_days import seeded_lake
+from tests.support.lake_days import add_day, seeded_lake
 from tests.support.platform_up import free_ports
 
 pytestmark = pytest.mark.e2e
+REFRESH_S = 2  # the pages' lake refresh for this test (60 s by default)
 
 
 def tid(name: str) -> str:
@@ -87,7 +88,8 @@ def test_history_shows_the_lakes_numbers_and_the_range_changes_them(
 
     days = seeded_lake(lake_settings)
     first, last = days[0], days[-1]
-    with running_dashboard(lake_settings, tmp_path / "dashboard.log") as base:
+    fast = {"SHOPLAKE_DASHBOARD_LAKE_REFRESH": str(REFRESH_S)}
+    with running_dashboard(lake_settings, tmp_path / "dashboard.log", fast) as base:
         # the navigation of the Today page reaches History
         browser.get(f"{base}/")
         browser.find_element(By.CSS_SELECTOR, tid("nav-history")).click()
@@ -134,6 +136,19 @@ def test_history_shows_the_lakes_numbers_and_the_range_changes_them(
         assert text(browser, "history-revenue") == money(revenue1)
         assert text(browser, "history-days") == "1"
         # all of it changed in place: no reload
+        assert browser.execute_script("return window.__same_page") == marker
+
+        # a preset follows the lake: a new day's gold shows at the next refresh, in place
+        browser.find_element(
+            By.XPATH, "//*[@data-testid='history-range-control-preset']//*[text()='30 days']"
+        ).click()
+        wait_text(browser, "history-days", "8")
+        new_day = last + dt.timedelta(days=1)
+        add_day(lake_settings, new_day)
+        n9, revenue9 = silver_totals(lake_settings, first, new_day)
+        wait_text(browser, "history-days", "9", timeout=REFRESH_S + 10)
+        assert text(browser, "history-orders") == f"{n9:,}"
+        assert text(browser, "history-revenue") == money(revenue9)
         assert browser.execute_script("return window.__same_page") == marker
 
         # the navigation leads on to the Data quality page

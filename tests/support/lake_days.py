@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from jobs import medallion, seed
+from jobs.adapters import source_db
+from jobs.domain import generator
 from jobs.settings import Settings
 
 END = dt.date(2024, 3, 10)  # a fixed past week: the same shop on every run
@@ -16,3 +18,13 @@ def seeded_lake(settings: Settings, days: int = 8, orders_per_day: int = 300) ->
     first = END - dt.timedelta(days=days - 1)
     medallion.backfill(settings, first, END)
     return [first + dt.timedelta(days=i) for i in range(days)]
+
+
+def add_day(settings: Settings, day: dt.date, orders: int = 300) -> None:
+    """Orders of one more day into the source (the seed's shop), then the medallion on it."""
+    model = generator.build_model(7, 500, 60)
+    with source_db.session(settings.dsn) as conn:
+        rows = generator.orders_for_day(model, 7, day, orders, now=dt.datetime.now(dt.UTC))
+        source_db.copy_in(conn, "orders", rows, skip_existing=True)
+        conn.commit()
+    medallion.run_date(settings, day)
