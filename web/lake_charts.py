@@ -151,7 +151,7 @@ def reject_option(
             "silent": True,
             "symbol": "none",
             "lineStyle": {"type": "dashed", "color": STATUS_COLOURS["warn"]},
-            "label": {"formatter": f"warn {100 * warn:.0f}%", "position": "insideEndTop"},
+            "label": {"formatter": f"warn {100 * warn:.0f}%", "position": "insideStartTop"},
             "data": [{"yAxis": round(100 * warn, 2)}],
         }
     option["series"].append(line)

@@ -9,11 +9,12 @@ from typing import Any
 from nicegui import events, ui
 
 from jobs.adapters.lake import Lake
-from jobs.domain.quality import Quality, QuarantinePage, display_row
-from jobs.quality import read_quality, read_quarantine
+from jobs.domain.quality import Quality
+from jobs.quality import read_quality
 from web import charts, lake_charts, layout
 from web.date_range import DateRange, span_text
 from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, show
+from web.quarantine import QuarantineBrowser
 
 PATH = "/quality"
 NO_REPORTS = (
@@ -36,21 +37,6 @@ DAY_COLUMNS: list[dict[str, Any]] = [
     {"name": "price", "label": "Prices repaired", "field": "price", "align": "right"},
     {"name": "mismatch", "label": "Total mismatches", "field": "mismatch", "align": "right"},
 ]
-QUARANTINE_COLUMNS: list[dict[str, Any]] = [
-    {"name": c, "label": label, "field": c, "align": "left"}
-    for c, label in (
-        ("order_id", "Order"),
-        ("_reject_reason", "Reason"),
-        ("_reject_reasons", "All reasons"),
-        ("order_date", "Ordered (UTC)"),
-        ("customer_id", "Customer"),
-        ("product_name", "Product"),
-        ("price", "Price"),
-        ("quantity", "Qty"),
-        ("total", "Total"),
-        ("status", "Status"),
-    )
-]
 STATUS_SLOT = """
 <q-td :props="props">
   <q-badge :color="{ok: 'green-7', warn: 'orange-7', fail: 'red-7'}[props.value] || 'grey'"
@@ -65,15 +51,12 @@ class QualityPage:
     def __init__(self, lake: Lake, refresh_s: float = REFRESH_S) -> None:
         self.lake = lake
         self.reader = LakeReader()
-        self.rows_reader = LakeReader()
-        self.day: dt.date | None = None  # the day whose quarantine is shown
-        self.page = 0
         self.kpis: dict[str, ui.label] = {}
-        self._build()
+        self._build(lake)
         ui.timer(refresh_s, self.refresh)
         ui.timer(0, self.refresh, once=True)
 
-    def _build(self) -> None:
+    def _build(self, lake: Lake) -> None:
         right = layout.header(PATH)
         with right:
             self.updated = ui.label("").props('data-testid="quality-updated"')
@@ -86,7 +69,7 @@ class QualityPage:
         self.empty = notice("quality-empty")
         with ui.column().classes("w-full gap-4") as self.content:
             self._build_summary()
-            self._build_quarantine()
+            self.quarantine = QuarantineBrowser(lake)
         self.content.set_visibility(False)
 
     def _build_summary(self) -> None:
@@ -119,34 +102,10 @@ class QualityPage:
             self.days_table.add_slot("body-cell-status", STATUS_SLOT)
             self.days_table.on("rowClick", self._row_clicked)
 
-    def _build_quarantine(self) -> None:
-        with ui.card().classes("w-full shadow-sm"):
-            with ui.row().classes("w-full items-center gap-3 flex-wrap"):
-                ui.label("Quarantined rows").classes("font-medium")
-                self.day_select = (
-                    ui.select([], label="Day", on_change=self._day_chosen)
-                    .props('dense outlined data-testid="quarantine-day"')
-                    .classes("w-44")
-                )
-                self.count = ui.label("").props('data-testid="quarantine-count"')
-                self.count.classes("text-sm text-slate-600")
-                ui.space()
-                self.prev = ui.button("Previous", on_click=lambda: self._turn(-1))
-                self.prev.props('flat dense no-caps data-testid="quarantine-prev"')
-                self.next = ui.button("Next", on_click=lambda: self._turn(1))
-                self.next.props('flat dense no-caps data-testid="quarantine-next"')
-            self.rows_trouble = notice("quarantine-trouble", "red")
-            self.rows_table = (
-                ui.table(columns=QUARANTINE_COLUMNS, rows=[], row_key="_key")
-                .props('flat dense hide-pagination data-testid="quarantine-table"')
-                .classes("w-full")
-            )
-            self.rows_table.props(':pagination="{rowsPerPage: 0}"')
-
     # ---- the reports ----
     async def refresh(self) -> None:
         await self.reader.load(self._read, self._show)
-        await self.refresh_rows()
+        await self.quarantine.refresh()
 
     def _read(self) -> Quality | None:
         # what the range asks for when the read starts: a change meanwhile reads again
@@ -204,11 +163,7 @@ class QualityPage:
             }
             for d in reversed(quality.days)
         ]
-        options = [d.isoformat() for d in reversed(days)]
-        self.day_select.set_options(options)
-        if self.day not in days:  # first read, or the day left the range: the newest day
-            self.day, self.page = (days[-1], 0) if days else (None, 0)
-        self.day_select.set_value(self.day.isoformat() if self.day else None)
+        self.quarantine.offer(days)
 
     def _kpis(self, quality: Quality) -> None:
         counts = quality.status_counts()
@@ -226,54 +181,7 @@ class QualityPage:
             "negative prices made positive · wrong totals recomputed"
         )
 
-    # ---- the quarantine browser ----
     async def _row_clicked(self, e: events.GenericEventArguments) -> None:
         row = e.args[1] if isinstance(e.args, list) and len(e.args) > 1 else None
         if isinstance(row, dict) and row.get("date"):
-            self.day_select.set_value(row["date"])  # -> _day_chosen
-
-    async def _day_chosen(self) -> None:
-        chosen = dt.date.fromisoformat(self.day_select.value) if self.day_select.value else None
-        if chosen != self.day:
-            self.day, self.page = chosen, 0
-            await self.refresh_rows()
-
-    async def _turn(self, step: int) -> None:
-        self.page = max(0, self.page + step)
-        await self.refresh_rows()
-
-    async def refresh_rows(self) -> None:
-        if self.day is not None:
-            await self.rows_reader.load(self._read_rows, self._rows)
-            return
-        self.count.set_text("no validated day in this range")
-        self.rows_table.rows = []
-        self.prev.set_enabled(False)
-        self.next.set_enabled(False)
-
-    def _read_rows(self) -> QuarantinePage | None:
-        # reads the day and page when the read starts: a click meanwhile is never lost
-        return read_quarantine(self.lake, self.day, self.page) if self.day else None
-
-    def _rows(self, loaded: Loaded[QuarantinePage | None]) -> None:
-        if loaded.error:
-            show(self.rows_trouble, loaded.error)
-            return
-        show(self.rows_trouble, None)
-        got = loaded.value
-        if got is None:
-            return
-        self.page = got.page
-        self.count.set_text(
-            f"{got.total:,} row{'s' if got.total != 1 else ''} quarantined on {got.day}"
-            + (
-                f" · showing {got.first}–{got.last} (page {got.page + 1} of {got.pages})"
-                if got.total
-                else ""
-            )
-        )
-        self.prev.set_enabled(got.page > 0)
-        self.next.set_enabled(got.page + 1 < got.pages)
-        self.rows_table.rows = [
-            {**display_row(r), "_key": f"{got.page}-{i}"} for i, r in enumerate(got.rows)
-        ]
+            self.quarantine.select(row["date"])

@@ -53,9 +53,12 @@ def text(driver: Any, testid: str) -> str:
 
 
 def wait_text(driver: Any, testid: str, want: str, timeout: float = 10) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+    WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+    ).until(
         lambda d: text(d, testid) == want,
         message=f"{testid} never showed {want!r} (last: {text(driver, testid)!r})",
     )
@@ -111,9 +114,19 @@ def test_history_shows_the_lakes_numbers_and_the_range_changes_them(
         assert start_field.get_attribute("value") == first.isoformat()
         # the newest day heads the table, with its own orders and revenue
         n_last, rev_last = silver_totals(lake_settings, last, last)
-        top = browser.find_element(By.CSS_SELECTOR, f"{tid('history-table')} tbody tr")
-        cells = [td.text for td in top.find_elements(By.TAG_NAME, "td")]
-        assert cells[:3] == [last.isoformat(), f"{n_last:,}", money(rev_last)]
+        want = [last.isoformat(), f"{n_last:,}", money(rev_last)]
+        WebDriverWait(browser, 10).until(
+            lambda d: (
+                [
+                    td.text
+                    for td in d.find_elements(
+                        By.CSS_SELECTOR, f"{tid('history-table')} tbody tr td"
+                    )
+                ][:3]
+                == want
+            ),
+            message=f"the table's first row {want}",
+        )
         marker = browser.execute_script("window.__same_page = 1; return window.__same_page")
         time.sleep(1.2)  # charts drawn
         save_screenshot(browser, "history", tmp_path)

@@ -15,10 +15,10 @@ import pytest
 from jobs.bootstrap import lake_for
 from jobs.settings import Settings
 from tests.support.dashboard_server import running_dashboard, save_screenshot
-from tests.support.lake_days import seeded_lake
+from tests.support.lake_days import add_day, seeded_lake
 
 pytestmark = pytest.mark.e2e
-PAGE_ROWS = 20  # rows the quarantine browser shows at once
+PAGE_ROWS = 25  # rows the quarantine browser shows at once
 Rows = Counter[tuple[str, str]]  # (order id, reject reason) -> rows
 
 
@@ -33,9 +33,13 @@ def text(driver: Any, testid: str) -> str:
 
 
 def wait_for(driver: Any, check: Any, what: str, timeout: float = 10) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout, poll_frequency=0.1).until(check, message=what)
+    # a table re-rendered while it is read: look again
+    WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+    ).until(check, message=what)
 
 
 def lake_counts(settings: Settings) -> tuple[dict[dt.date, int], dict[dt.date, Rows]]:
@@ -76,9 +80,14 @@ def check_quarantine(driver: Any, day: dt.date, own: Rows) -> None:
         lambda d: text(d, "quarantine-count").startswith(want),
         f"quarantine count {want!r}",
     )
-    wait_for(driver, lambda d: len(shown_rows(d)) == min(n, PAGE_ROWS), "quarantine rows")
-    rows = Counter(shown_rows(driver))
-    assert rows <= own, rows - own
+
+    def the_days_rows(d: Any) -> bool:
+        # the count can change a moment before the rows do (the previous day's page may even
+        # have had as many rows), so wait for rows that are this day's
+        rows = Counter(shown_rows(d))
+        return rows.total() == min(n, PAGE_ROWS) and rows <= own
+
+    wait_for(driver, the_days_rows, f"{min(n, PAGE_ROWS)} quarantined rows of {day}")
 
 
 def test_quality_shows_the_validation_and_the_quarantine_of_the_lake(
@@ -87,7 +96,11 @@ def test_quality_shows_the_validation_and_the_quarantine_of_the_lake(
     from selenium.webdriver.common.by import By
 
     days = seeded_lake(live_settings)
+    busy = days[-1] + dt.timedelta(days=1)  # a day with more quarantined rows than a page
+    add_day(live_settings, busy, orders=1200)
+    days.append(busy)
     bronze, rejected = lake_counts(live_settings)
+    assert rejected[busy].total() > PAGE_ROWS
     total_rejected = sum(v.total() for v in rejected.values())
     last = days[-1]
     with running_dashboard(live_settings, tmp_path / "dashboard.log") as base:
@@ -98,10 +111,12 @@ def test_quality_shows_the_validation_and_the_quarantine_of_the_lake(
             "the total of quarantined rows",
             timeout=20,
         )
-        assert text(browser, "quality-days") == "8"
+        assert text(browser, "quality-days") == "9"
         assert text(browser, "quality-bronze") == f"{sum(bronze.values()):,}"
         # each day's row: bronze and rejected counts of the lake, newest first
-        rows = browser.find_elements(By.CSS_SELECTOR, f"{tid('quality-table')} tbody tr")
+        day_rows = f"{tid('quality-table')} tbody tr"
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, day_rows)) == 9, "9 days")
+        rows = browser.find_elements(By.CSS_SELECTOR, day_rows)
         cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
         for c in cells:
             on = dt.date.fromisoformat(c[0])
@@ -113,11 +128,31 @@ def test_quality_shows_the_validation_and_the_quarantine_of_the_lake(
             assert c[4] == f"{100 * rejected.get(on, Counter()).total() / bronze[on]:.1f}%"
         assert cells[0][0] == last.isoformat()
 
-        # the browser opens on the newest day
+        # the browser opens on the newest day; Next shows the rest of its rows
         check_quarantine(browser, last, rejected[last])
+        first_page = Counter(shown_rows(browser))
         marker = browser.execute_script("window.__same_page = 1; return window.__same_page")
+        browser.execute_script("window.scrollTo(0, 0)")
         time.sleep(1.2)  # charts drawn
         save_screenshot(browser, "quality", tmp_path)
+        browser.find_element(By.CSS_SELECTOR, tid("quarantine-next")).click()
+        n = rejected[last].total()
+        wait_for(
+            browser,
+            lambda d: (
+                f"showing {PAGE_ROWS + 1}–{min(n, 2 * PAGE_ROWS)}" in text(d, "quarantine-count")
+            ),
+            "the second page",
+        )
+        second = min(n - PAGE_ROWS, PAGE_ROWS)
+        wait_for(
+            browser,
+            lambda d: (
+                (first_page + Counter(shown_rows(d))).total() == PAGE_ROWS + second
+                and first_page + Counter(shown_rows(d)) <= rejected[last]
+            ),
+            "the second page's rows, none of the first page's",
+        )
 
         # a click on another day's row browses that day's quarantine
         other = days[2]
@@ -131,7 +166,7 @@ def test_quality_shows_the_validation_and_the_quarantine_of_the_lake(
         browser.find_element(
             By.XPATH, "//*[@data-testid='quality-range-control-preset']//*[text()='7 days']"
         ).click()
-        in_range = sum(rejected.get(d, Counter()).total() for d in days[1:])
+        in_range = sum(rejected.get(d, Counter()).total() for d in days[-7:])
         wait_for(browser, lambda d: text(d, "quality-days") == "7", "7 days shown")
         wait_for(
             browser, lambda d: text(d, "quality-rejected") == f"{in_range:,}", "7 days' rejects"

@@ -24,6 +24,7 @@ def add_day(settings: Settings, day: dt.date, orders: int = 300) -> None:
     """Orders of one more day into the source (the seed's shop), then the medallion on it."""
     model = generator.build_model(7, 500, 60)
     with source_db.session(settings.dsn) as conn:
+        # the count is the mean of a weekday-scaled Poisson draw, not exact
         rows = generator.orders_for_day(model, 7, day, orders, now=dt.datetime.now(dt.UTC))
         source_db.copy_in(conn, "orders", rows, skip_existing=True)
         conn.commit()

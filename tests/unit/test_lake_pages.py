@@ -17,6 +17,7 @@ from jobs.domain.reports import (
 )
 from web import lake_charts
 from web.date_range import PRESET_DAYS, Ask, fixed, parse_day, span_text
+from web.quarantine import count_text
 
 D = dt.date(2024, 3, 10)
 
@@ -208,3 +209,13 @@ def test_span_text() -> None:
         "Mar 03 – Mar 10, 2024 (gold: Feb 09, 2024 – Mar 10, 2024)"
     )
     assert span_text(dt.date(2023, 12, 30), D, None, "gold") == "Dec 30, 2023 – Mar 10, 2024"
+
+
+def test_quarantine_count_text() -> None:
+    assert count_text(quality.QuarantinePage(D, 45, 1, 20, [{}] * 20)) == (
+        "45 rows quarantined on 2024-03-10 · showing 21–40 (page 2 of 3)"
+    )
+    assert count_text(quality.QuarantinePage(D, 1, 0, 20, [{}])) == (
+        "1 row quarantined on 2024-03-10 · showing 1–1 (page 1 of 1)"
+    )
+    assert count_text(quality.QuarantinePage(D, 0, 0, 20, [])) == "0 rows quarantined on 2024-03-10"
