@@ -94,6 +94,7 @@ class Pipeline:
         self.after_validate = list(after_validate)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._checked = False
+        self._swept: set[str] = set()  # buckets whose stale staging this pipeline removed
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -135,9 +136,11 @@ class Pipeline:
             return self.con.read_parquet(uri, file_row_number=file_row_number)
 
     def _sweep_staging(self, *datasets: Dataset) -> None:
-        """Remove what killed runs staged in these datasets' buckets (see ``STAGING_MAX_AGE``)."""
-        for bucket in sorted({d.bucket for d in datasets}):
+        """Remove what killed runs staged in these datasets' buckets (see ``STAGING_MAX_AGE``),
+        once per bucket and pipeline: what is older than a day now was older before."""
+        for bucket in sorted({d.bucket for d in datasets} - self._swept):
             self.lake.sweep_staging(bucket, STAGING_MAX_AGE)
+            self._swept.add(bucket)
 
     def _materialise(self, name: str, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
         """Compute a relation once into a temp table (so it is read from the lake once)."""

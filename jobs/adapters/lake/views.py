@@ -52,7 +52,7 @@ def create_views(
             continue
         if lake.partitions(dataset):
             con.execute(
-                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet("
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM read_parquet("
                 f"'{lake.glob_uri(dataset)}', hive_partitioning = true, union_by_name = true)"
             )
             continue
@@ -60,7 +60,9 @@ def create_views(
         con.register("_empty", empties[view])
         # gold rows already carry `date`; bronze and silver get it from the partition
         date_col = "" if view in gold.GOLD_TABLES else ", CAST(NULL AS DATE) AS date"
-        con.execute(f"CREATE OR REPLACE TABLE {view} AS SELECT *{date_col} FROM _empty WHERE false")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT *{date_col} FROM _empty WHERE false"
+        )
         con.unregister("_empty")
 
 
