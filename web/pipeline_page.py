@@ -26,10 +26,10 @@ from jobs.domain.pipeline_view import (
 )
 from jobs.settings import Settings
 from web import layout
+from web.loading import notice, show
 
 PATH = "/pipeline"
 REFRESH_S = 10.0
-NOTICE = "w-full px-3 py-2 rounded bg-amber-100 text-amber-900 text-sm"
 RUN_COLOURS = {"success": "green-7", "failed": "red-7", "running": "blue-7", "queued": "grey-6"}
 
 FRESH_COLUMNS = [
@@ -62,17 +62,6 @@ MODEL_SLOT = r"""
 
 def local(when: dt.datetime | None) -> str:
     return "–" if when is None else when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _notice(testid: str) -> ui.label:
-    label = ui.label("").props(f'data-testid="{testid}"').classes(NOTICE)
-    label.set_visibility(False)
-    return label
-
-
-def _say(label: ui.label, text: str | None) -> None:
-    label.set_visibility(bool(text))
-    label.set_text(text or "")
 
 
 def _table(columns: list[dict[str, Any]], slot: str, testid: str, key: str) -> ui.table:
@@ -109,7 +98,7 @@ class PipelinePage:
         with ui.grid().classes("w-full gap-4").style("grid-template-columns: 3fr 2fr"):
             with ui.card().classes("shadow-sm"):
                 ui.label("Lake freshness").classes("font-medium")
-                self.lake_notice = _notice("lake-notice")
+                self.lake_notice = notice("lake-notice")
                 self.fresh = _table(FRESH_COLUMNS, FRESH_SLOT, "freshness", "key")
             with ui.card().classes("shadow-sm"):
                 with ui.row().classes("w-full items-center justify-between"):
@@ -121,7 +110,7 @@ class PipelinePage:
         with ui.grid(columns=2).classes("w-full gap-4"):
             with ui.card().classes("shadow-sm"):
                 ui.label("Airflow DAGs").classes("font-medium")
-                self.airflow_notice = _notice("airflow-notice")
+                self.airflow_notice = notice("airflow-notice")
                 self.dags = ui.column().classes("w-full gap-2")
             with ui.card().classes("shadow-sm"):
                 with ui.row().classes("w-full items-center justify-between"):
@@ -132,7 +121,7 @@ class PipelinePage:
                         .classes("px-2 py-1 text-white bg-slate-700")
                     )
                     self.model_version.set_visibility(False)
-                self.model_notice = _notice("model-notice")
+                self.model_notice = notice("model-notice")
                 self.model_head = (
                     ui.label("").props('data-testid="model-head"').classes("text-sm text-slate-600")
                 )
@@ -147,7 +136,7 @@ class PipelinePage:
         self.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
 
     def _section(
-        self, name: str, read: Callable[[Settings], Any], show: Callable[[Any], None]
+        self, name: str, read: Callable[[Settings], Any], render: Callable[[Any], None]
     ) -> None:
         """Read one section in a worker thread, unless its previous read is still out."""
         if name in self.busy:
@@ -158,7 +147,7 @@ class PipelinePage:
             try:
                 found = await run.io_bound(read, self.settings)
                 if found is not None:
-                    show(found)
+                    render(found)
             finally:
                 self.busy.discard(name)
 
@@ -166,7 +155,7 @@ class PipelinePage:
 
     def _show_freshness(self, found: status.Freshness) -> None:
         now = dt.datetime.now(dt.UTC)
-        _say(self.lake_notice, found.notice)
+        show(self.lake_notice, found.notice)
         rows = [
             {
                 "key": f"{f.layer}-{f.dataset.replace('/', '-')}",
@@ -202,7 +191,7 @@ class PipelinePage:
                     ui.label(s.detail).classes("text-sm text-slate-600 truncate").tooltip(s.url)
 
     def _show_airflow(self, found: status.AirflowStatus) -> None:
-        _say(self.airflow_notice, found.notice)
+        show(self.airflow_notice, found.notice)
         self.dags.clear()
         with self.dags:
             for dag in found.dags:
@@ -228,7 +217,7 @@ class PipelinePage:
                     ).props(f'data-testid="run-{dag.dag_id}"').tooltip(f"{r.run_id}{took}")
 
     def _show_model(self, found: ModelStatus) -> None:
-        _say(self.model_notice, found.notice)
+        show(self.model_notice, found.notice)
         self.model_version.set_visibility(found.version is not None)
         self.model_version.set_text(found.version or "")
         summary = found.summary
