@@ -17,6 +17,7 @@ from jobs.alerts.ledger.recent import read_recent
 from jobs.domain.alerts_view import AlertsView, SinkTotals
 from jobs.errors import first_line
 from web import layout
+from web.tables import column
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,13 @@ ALL = "__all__"
 STATE_COLOURS = {"delivered": "green-7", "pending": "amber-8", "sending": "blue-7", "dead": "red-7"}
 COUNTS = (("delivered", "delivered"), ("pending", "pending"), ("dead", "dead-lettered"))
 COLUMNS = [
-    {"name": "detected_at", "label": "Detected", "field": "detected_at", "align": "left"},
-    {"name": "rule", "label": "Rule", "field": "rule", "align": "left"},
-    {"name": "severity", "label": "Severity", "field": "severity", "align": "left"},
-    {"name": "order_id", "label": "Order", "field": "order_id", "align": "left"},
-    {"name": "customer_id", "label": "Customer", "field": "customer_id", "align": "left"},
-    {"name": "total", "label": "Total", "field": "total", "align": "right"},
-    {"name": "deliveries", "label": "Deliveries", "field": "deliveries", "align": "left"},
+    column("detected_at", "Detected"),
+    column("rule", "Rule"),
+    column("severity", "Severity"),
+    column("order_id", "Order"),
+    column("customer_id", "Customer"),
+    column("total", "Total", "right"),
+    column("deliveries", "Deliveries"),
 ]
 ROW_SLOT = r"""
 <q-tr :props="props" :data-testid="'alert-' + props.row.alert_id">

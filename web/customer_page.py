@@ -15,39 +15,33 @@ from jobs import lookups
 from jobs.adapters.reco_api import RecoApi
 from jobs.domain.reco_view import CustomerHistory, RecoItem, money
 from web import layout
+from web.tables import column, dense_table, row_slot
 
 PATH = "/customer"
 NOTICE = "w-full px-3 py-2 rounded bg-amber-100 text-amber-900 text-sm"
 
 ORDER_COLUMNS = [
-    {"name": "order_id", "label": "Order", "field": "order_id", "align": "left"},
-    {"name": "ordered_at", "label": "Date (UTC)", "field": "ordered_at", "align": "left"},
-    {"name": "product_name", "label": "Product", "field": "product_name", "align": "left"},
-    {"name": "quantity", "label": "Qty", "field": "quantity", "align": "right"},
-    {"name": "total", "label": "Total", "field": "total", "align": "right"},
-    {"name": "status", "label": "Status", "field": "status", "align": "left"},
+    column("order_id", "Order"),
+    column("ordered_at", "Date (UTC)"),
+    column("product_name", "Product"),
+    column("quantity", "Qty", "right"),
+    column("total", "Total", "right"),
+    column("status", "Status"),
 ]
-ORDER_SLOT = r"""
-<q-tr :props="props" :data-testid="'order-' + props.row.order_id">
-  <q-td v-for="col in props.cols" :key="col.name" :props="props"
-        :data-testid="'order-' + col.name"
-        :class="col.name === 'product_name' ? 'whitespace-normal' : ''">{{ col.value }}</q-td>
-</q-tr>
-"""
+# long product names wrap rather than widen the table
+ORDER_SLOT = row_slot("order", "order_id", "whitespace-normal")
 ITEM_COLUMNS = [
-    {"name": "rank", "label": "#", "field": "rank", "align": "right"},
-    {"name": "product_name", "label": "Product", "field": "product_name", "align": "left"},
-    {"name": "category", "label": "Category", "field": "category", "align": "left"},
-    {"name": "score", "label": "Score", "field": "score", "align": "right"},
-    {"name": "reason", "label": "Why", "field": "reason", "align": "left"},
+    column("rank", "#", "right"),
+    column("product_name", "Product"),
+    column("category", "Category"),
+    column("score", "Score", "right"),
+    column("reason", "Why"),
 ]
-ITEM_SLOT = r"""
-<q-tr :props="props" :data-testid="'{prefix}-' + props.row.rank"
-      :data-product-id="props.row.product_id">
-  <q-td v-for="col in props.cols" :key="col.name" :props="props"
-        :data-testid="'{prefix}-' + col.name" class="whitespace-normal">{{ col.value }}</q-td>
-</q-tr>
-"""
+
+
+def item_slot(prefix: str) -> str:
+    """Ranked items' rows, each carrying its product id."""
+    return row_slot(prefix, "rank", "whitespace-normal", ':data-product-id="props.row.product_id"')
 
 
 def item_rows(items: list[RecoItem], score: str) -> list[dict[str, Any]]:
@@ -80,16 +74,6 @@ def order_rows(history: CustomerHistory) -> list[dict[str, Any]]:
         }
         for o in history.orders
     ]
-
-
-def _table(columns: list[dict[str, Any]], slot: str, testid: str, key: str) -> ui.table:
-    table = (
-        ui.table(columns=columns, rows=[], row_key=key, pagination=0)
-        .props(f'flat dense hide-bottom data-testid="{testid}"')
-        .classes("w-full")
-    )
-    table.add_slot("body", slot)
-    return table
 
 
 class CustomerPage:
@@ -130,7 +114,7 @@ class CustomerPage:
                 self.orders_title = (
                     ui.label("").props('data-testid="customer-order-count"').classes("text-sm")
                 )
-                self.orders = _table(ORDER_COLUMNS, ORDER_SLOT, "customer-orders", "order_id")
+                self.orders = dense_table(ORDER_COLUMNS, ORDER_SLOT, "customer-orders", "order_id")
             with ui.card().classes("shadow-sm"):
                 with ui.row().classes("w-full items-center justify-between"):
                     ui.label("Recommendations").classes("font-medium")
@@ -143,9 +127,7 @@ class CustomerPage:
                 self.reco_info = (
                     ui.label("").props('data-testid="reco-info"').classes("text-sm text-slate-600")
                 )
-                self.recos = _table(
-                    ITEM_COLUMNS, ITEM_SLOT.replace("{prefix}", "reco"), "recommendations", "rank"
-                )
+                self.recos = dense_table(ITEM_COLUMNS, item_slot("reco"), "recommendations", "rank")
         with ui.card().classes("w-full shadow-sm"):
             with ui.row().classes("w-full items-center gap-2"):
                 ui.label("Similar products").classes("font-medium")
@@ -166,9 +148,7 @@ class CustomerPage:
                 for c in ITEM_COLUMNS
                 if c["name"] != "reason"
             ]
-            self.similar = _table(
-                similar_columns, ITEM_SLOT.replace("{prefix}", "similar"), "similar", "rank"
-            )
+            self.similar = dense_table(similar_columns, item_slot("similar"), "similar", "rank")
 
     def _notice(self, text: str | None) -> None:
         self.notice.set_visibility(bool(text))

@@ -3,7 +3,6 @@ mix over a date range. Reads ``jobs.history`` in a thread; refreshes in place.""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +13,8 @@ from jobs.domain.history import History
 from jobs.history import read_history
 from web import charts, lake_charts, layout
 from web.date_range import DateRange, span_text
-from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, show
+from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, settle
+from web.tables import column
 
 PATH = "/history"
 NO_GOLD = (
@@ -29,10 +29,10 @@ KPIS = (  # (testid, title)
 )
 MIX_MODES = {"share": "Share %", "revenue": "Revenue $"}
 TABLE_COLUMNS: list[dict[str, Any]] = [
-    {"name": "date", "label": "Day", "field": "date", "align": "left", "sortable": True},
-    {"name": "orders", "label": "Orders", "field": "orders", "align": "right"},
-    {"name": "revenue", "label": "Revenue", "field": "revenue", "align": "right"},
-    {"name": "aov", "label": "Avg order value", "field": "aov", "align": "right"},
+    column("date", "Day", sortable=True),
+    column("orders", "Orders", "right"),
+    column("revenue", "Revenue", "right"),
+    column("aov", "Avg order value", "right"),
 ]
 
 
@@ -121,15 +121,7 @@ class HistoryPage:
         return read_history(self.lake, asked.start, asked.end, asked.last_days)
 
     def _show(self, loaded: Loaded[History | None]) -> None:
-        if loaded.error:
-            shown = self.content.visible
-            show(self.trouble, loaded.error + (" (showing the last numbers read)" if shown else ""))
-            return
-        show(self.trouble, None)
-        history = loaded.value
-        show(self.empty, NO_GOLD if history is None else None)
-        self.content.set_visibility(history is not None)
-        self.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
+        history = settle(self, loaded, NO_GOLD)
         if history is None:
             return
         self.range.show(history.start, history.end)

@@ -9,10 +9,11 @@ at a time: a refresh asked for while one runs follows it (see ``LakeReader.load`
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from nicegui import run, ui
 
@@ -93,3 +94,33 @@ def redraw(chart: ui.echart, option: dict[str, Any]) -> None:
     chart.options.clear()
     chart.options.update(option)
     chart.update()
+
+
+class LakePageParts(Protocol):
+    """What every lake page has: its content, the trouble and empty notices, the read time."""
+
+    @property
+    def content(self) -> ui.element: ...
+    @property
+    def trouble(self) -> ui.label: ...
+    @property
+    def empty(self) -> ui.label: ...
+    @property
+    def updated(self) -> ui.label: ...
+
+
+def settle(page: LakePageParts, loaded: Loaded[T | None], empty_text: str) -> T | None:
+    """Show how a lake read went on the page's common parts; the value to draw, or None.
+
+    A failed read keeps the last numbers on screen and says so; an empty lake hides them.
+    """
+    if loaded.error:
+        kept = " (showing the last numbers read)" if page.content.visible else ""
+        show(page.trouble, loaded.error + kept)
+        return None
+    show(page.trouble, None)
+    value = loaded.value
+    show(page.empty, empty_text if value is None else None)
+    page.content.set_visibility(value is not None)
+    page.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
+    return value

@@ -27,51 +27,32 @@ from jobs.domain.pipeline_view import (
 from jobs.settings import Settings
 from web import layout
 from web.loading import notice, show
+from web.tables import column, dense_table, row_slot
 
 PATH = "/pipeline"
 REFRESH_S = 10.0
 RUN_COLOURS = {"success": "green-7", "failed": "red-7", "running": "blue-7", "queued": "grey-6"}
 
 FRESH_COLUMNS = [
-    {"name": "layer", "label": "Layer", "field": "layer", "align": "left"},
-    {"name": "dataset", "label": "Dataset", "field": "dataset", "align": "left"},
-    {"name": "day", "label": "Latest day", "field": "day", "align": "left"},
-    {"name": "days", "label": "Days", "field": "days", "align": "right"},
-    {"name": "written", "label": "Written (local)", "field": "written", "align": "left"},
-    {"name": "age", "label": "Age", "field": "age", "align": "left"},
+    column("layer", "Layer"),
+    column("dataset", "Dataset"),
+    column("day", "Latest day"),
+    column("days", "Days", "right"),
+    column("written", "Written (local)"),
+    column("age", "Age"),
 ]
-FRESH_SLOT = r"""
-<q-tr :props="props" :data-testid="'fresh-' + props.row.key">
-  <q-td v-for="col in props.cols" :key="col.name" :props="props"
-        :data-testid="'fresh-' + col.name">{{ col.value }}</q-td>
-</q-tr>
-"""
+FRESH_SLOT = row_slot("fresh", "key")
 MODEL_COLUMNS = [
-    {"name": "label", "label": "Method", "field": "label", "align": "left"},
-    {"name": "ndcg", "label": "NDCG@k [95 % CI]", "field": "ndcg", "align": "left"},
-    {"name": "recall", "label": "Recall@k [95 % CI]", "field": "recall", "align": "left"},
-    {"name": "coverage", "label": "Coverage", "field": "coverage", "align": "right"},
+    column("label", "Method"),
+    column("ndcg", "NDCG@k [95 % CI]"),
+    column("recall", "Recall@k [95 % CI]"),
+    column("coverage", "Coverage", "right"),
 ]
-MODEL_SLOT = r"""
-<q-tr :props="props" :data-testid="'method-' + props.row.method">
-  <q-td v-for="col in props.cols" :key="col.name" :props="props"
-        :data-testid="'method-' + col.name">{{ col.value }}</q-td>
-</q-tr>
-"""
+MODEL_SLOT = row_slot("method", "method")
 
 
 def local(when: dt.datetime | None) -> str:
     return "–" if when is None else when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _table(columns: list[dict[str, Any]], slot: str, testid: str, key: str) -> ui.table:
-    table = (
-        ui.table(columns=columns, rows=[], row_key=key, pagination=0)
-        .props(f'flat dense hide-bottom data-testid="{testid}"')
-        .classes("w-full")
-    )
-    table.add_slot("body", slot)
-    return table
 
 
 class PipelinePage:
@@ -99,7 +80,7 @@ class PipelinePage:
             with ui.card().classes("shadow-sm"):
                 ui.label("Lake freshness").classes("font-medium")
                 self.lake_notice = notice("lake-notice")
-                self.fresh = _table(FRESH_COLUMNS, FRESH_SLOT, "freshness", "key")
+                self.fresh = dense_table(FRESH_COLUMNS, FRESH_SLOT, "freshness", "key")
             with ui.card().classes("shadow-sm"):
                 with ui.row().classes("w-full items-center justify-between"):
                     ui.label("Services").classes("font-medium")
@@ -125,7 +106,7 @@ class PipelinePage:
                 self.model_head = (
                     ui.label("").props('data-testid="model-head"').classes("text-sm text-slate-600")
                 )
-                self.methods = _table(MODEL_COLUMNS, MODEL_SLOT, "model-methods", "method")
+                self.methods = dense_table(MODEL_COLUMNS, MODEL_SLOT, "model-methods", "method")
                 self.lifts = ui.column().classes("gap-0").props('data-testid="model-lifts"')
 
     async def refresh(self) -> None:

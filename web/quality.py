@@ -3,7 +3,6 @@ quarantined. Reads ``jobs.quality`` in threads; refreshes in place."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from nicegui import events, ui
@@ -13,8 +12,9 @@ from jobs.domain.quality import Quality
 from jobs.quality import read_quality
 from web import charts, lake_charts, layout
 from web.date_range import DateRange, span_text
-from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, show
+from web.loading import REFRESH_S, LakeReader, Loaded, notice, redraw, settle
 from web.quarantine import QuarantineBrowser
+from web.tables import column
 
 PATH = "/quality"
 NO_REPORTS = (
@@ -28,14 +28,14 @@ KPIS = (  # (testid, title)
     ("repaired", "Prices repaired · total mismatches"),
 )
 DAY_COLUMNS: list[dict[str, Any]] = [
-    {"name": "date", "label": "Day", "field": "date", "align": "left", "sortable": True},
-    {"name": "status", "label": "Status", "field": "status", "align": "left"},
-    {"name": "bronze", "label": "Bronze", "field": "bronze", "align": "right"},
-    {"name": "rejected", "label": "Rejected", "field": "rejected", "align": "right"},
-    {"name": "rate", "label": "Reject rate", "field": "rate", "align": "right"},
-    {"name": "reasons", "label": "Reasons", "field": "reasons", "align": "left"},
-    {"name": "price", "label": "Prices repaired", "field": "price", "align": "right"},
-    {"name": "mismatch", "label": "Total mismatches", "field": "mismatch", "align": "right"},
+    column("date", "Day", sortable=True),
+    column("status", "Status"),
+    column("bronze", "Bronze", "right"),
+    column("rejected", "Rejected", "right"),
+    column("rate", "Reject rate", "right"),
+    column("reasons", "Reasons"),
+    column("price", "Prices repaired", "right"),
+    column("mismatch", "Total mismatches", "right"),
 ]
 STATUS_SLOT = """
 <q-td :props="props">
@@ -113,15 +113,7 @@ class QualityPage:
         return read_quality(self.lake, asked.start, asked.end, asked.last_days)
 
     def _show(self, loaded: Loaded[Quality | None]) -> None:
-        if loaded.error:
-            shown = self.content.visible
-            show(self.trouble, loaded.error + (" (showing the last numbers read)" if shown else ""))
-            return
-        show(self.trouble, None)
-        quality = loaded.value
-        show(self.empty, NO_REPORTS if quality is None else None)
-        self.content.set_visibility(quality is not None)
-        self.updated.set_text(f"read {dt.datetime.now().astimezone():%H:%M:%S}")
+        quality = settle(self, loaded, NO_REPORTS)
         if quality is None:
             return
         self.range.show(quality.start, quality.end)
