@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from jobs.settings import Settings
 from tests.support.browser import chromium_installed, headless_chromium
-from tests.support.dashboard_server import LAPTOP_WINDOW
+from tests.support.dashboard_server import LAPTOP_WINDOW, running_dashboard
 
 
 @pytest.fixture
@@ -20,3 +22,16 @@ def browser() -> Iterator[object]:
         )
     with headless_chromium([LAPTOP_WINDOW]) as driver:
         yield driver
+
+
+@pytest.fixture
+def settings(live_settings: Settings) -> Settings:
+    """A fresh source database with the schema, the emptied S3 lake and the test Redis."""
+    return live_settings
+
+
+@pytest.fixture
+def dashboard_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """``shoplake dashboard`` on ``settings``: the Today page's URL."""
+    with running_dashboard(settings, tmp_path / "dashboard.log") as base:
+        yield f"{base}/"

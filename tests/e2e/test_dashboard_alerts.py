@@ -8,7 +8,6 @@ import pytest
 
 from jobs.alerts.ledger import postgres as ledger
 from jobs.settings import Settings
-from tests.e2e.test_dashboard_browser import browser, dashboard_url, settings  # noqa: F401
 from web.alerts_health import AlertsHealth
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +28,7 @@ def dead_letter_and_rejection(at: Settings) -> None:
         ledger.fail(conn, "webhook", ["d1"], "POST failed: HTTP 422", permanent=True)
 
 
-def test_the_poller_reads_the_ledger(settings: Settings) -> None:  # noqa: F811
+def test_the_poller_reads_the_ledger(settings: Settings) -> None:
     health = AlertsHealth(settings.dsn)
     assert health.poll_once() is None  # no ledger yet: nothing to say
     dead_letter_and_rejection(settings)
@@ -40,9 +39,9 @@ def test_the_poller_reads_the_ledger(settings: Settings) -> None:  # noqa: F811
 
 
 def test_the_page_shows_dead_letters_and_rejected_changes(
-    settings: Settings,  # noqa: F811
-    dashboard_url: str,  # noqa: F811
-    browser,  # noqa: F811
+    settings: Settings,
+    dashboard_url: str,
+    browser,
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,11 @@ from jobs import dashboard_metrics
 from jobs.adapters import source_db
 from jobs.domain import generator
 from jobs.settings import Settings
-from tests.support.dashboard_server import running_dashboard, save_screenshot
+from tests.support.dashboard_server import save_screenshot
 
 pytestmark = pytest.mark.e2e
 
 KPI = '[data-testid="kpi-total_orders"]'
-
-
-@pytest.fixture
-def settings(live_settings: Settings) -> Settings:
-    return live_settings
-
-
-@pytest.fixture
-def dashboard_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    with running_dashboard(settings, tmp_path / "dashboard.log") as base:
-        yield f"{base}/"
 
 
 def insert_completed(settings: Settings, n: int, now: dt.datetime, first_seq: int) -> None:
