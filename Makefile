@@ -21,11 +21,15 @@ export UV_SYSTEM_CERTS ?= 1
 UV_COMPILE := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
+# A new .venv is hard links of a venv cached per lock (~/.cache/shoplake/venv-*, built and
+# byte-compiled once: lite/venv_template.py); an existing one, or where that cannot be
+# (SHOPLAKE_VENV_CACHE=0, another file system), is synced and compiled in place.
 $(STAMP): pyproject.toml $(LOCKS)/shoplake.txt $(LOCKS)/uv.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCKS)/uv.txt
+	{ [ ! -e $(VENV) ] && $(PYTHON) -m lite.venv_template $(VENV); } || { \
+	$(PYTHON) -m venv $(VENV) && \
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCKS)/uv.txt && \
 	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode \
-		$(LOCKS)/shoplake.txt
+		$(LOCKS)/shoplake.txt; }
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
