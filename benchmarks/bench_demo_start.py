@@ -181,29 +181,43 @@ def poll_live(demo: Demo, port: int, timeout: float, found: dict[str, float]) ->
 
 
 def phases(marks: dict[str, float], live: dict[str, float]) -> dict[str, float | None]:
+    """Seconds per phase (None: the phase's lines were not seen)."""
+
     def span(a: str | None, b: str) -> float | None:
         start = marks.get(a, 0.0) if a else 0.0
-        return round(marks[b] - start, 2) if b in marks else None
+        return round(marks[b] - start, 2) if b in marks and (a is None or a in marks) else None
 
-    services_end = max(
-        (marks[s] for s in ("postgres", "s3", "redis", "airflow") if s in marks), default=None
-    )
+    core = [marks[s] for s in ("postgres", "s3", "redis") if s in marks]
+    core_end = max(core) if len(core) == 3 else None
+    if core_end is not None:
+        marks = {**marks, "core_services": core_end}
     return {
         "install": span(None, "engines_start"),
         "engines": span("engines_start", "up_start"),
-        "services": round(services_end - marks["up_start"], 2)
-        if services_end is not None and "up_start" in marks
-        else None,
-        "seed": round(marks["seed_done"] - services_end, 2)
-        if "seed_done" in marks and services_end is not None
-        else None,
-        "catch_up": span("catch_up_start", "catch_up_done") if "catch_up_done" in marks else None,
-        "model": span("catch_up_done", "model_done") if "catch_up_done" in marks else None,
+        "core_services": span("up_start", "core_services"),
+        "seed": span("core_services", "seed_done"),
+        "catch_up": span("catch_up_start", "catch_up_done"),
+        "model": span("catch_up_done", "model_done"),
         "airflow_running_at": marks.get("airflow"),
         "up_done_at": marks.get("up_done"),
         "dashboard_health_at": live.get("dashboard_health"),
         "first_metrics_at": live.get("first_metrics"),
     }
+
+
+def watch_updates(demo: Demo, port: int, seconds: float) -> list[tuple[float, int]]:
+    """(time, dashboard version) whenever the version changes, for ``seconds``: the
+    micro-batch goes on (up's own, then Airflow's DAG)."""
+    url = f"http://127.0.0.1:{port}/health"
+    seen: list[tuple[float, int]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and demo.popen.poll() is None:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            version = int(httpx.get(url, timeout=2.0).json().get("version") or 0)
+            if not seen or seen[-1][1] != version:
+                seen.append((demo.now(), version))
+        time.sleep(1.0)
+    return seen
 
 
 def main() -> None:
@@ -215,6 +229,12 @@ def main() -> None:
         type=float,
         default=300.0,
         help="after live: seconds to wait for `up` to finish its start-up",
+    )
+    parser.add_argument(
+        "--watch",
+        type=float,
+        default=0.0,
+        help="after the start: seconds to watch the dashboard's updates",
     )
     parser.add_argument("--label", default="warm", help="the run's name in the results")
     parser.add_argument("--keep-log", type=Path, default=None, help="copy make's output here")
@@ -250,6 +270,8 @@ def main() -> None:
                     break
                 time.sleep(1)
             result["everything_up_at"] = demo.now() if background_done(demo) else None
+            if args.watch:
+                result["versions"] = watch_updates(demo, DEFAULT_PORTS["dashboard"], args.watch)
         finally:
             result["stop"] = demo.stop()
             if args.keep_log:
