@@ -4,9 +4,9 @@ The dashboard goes live first: PostgreSQL, S3 and Redis start (with ``--full`` a
 Kafka, Kafka Connect and a Flink cluster, then the Debezium connector and the Flink alert
 job), the shop is seeded when empty, a first metrics micro-batch is published, and the
 dashboard, the simulator and the CDC alerts start. Meanwhile, in the background, Airflow
-starts (migrating its database takes a while) and, once the dashboard answers, the lake is
-caught up to yesterday (the medallion DAG does not catch up by itself), a first model is
-trained and the API starts serving it. Until Airflow runs the metrics DAG, ``up`` runs the
+starts (migrating its database takes a while); once it runs and the dashboard answers, the
+lake is caught up to yesterday (the medallion DAG does not catch up by itself), a first model
+is trained and the API starts serving it. Until Airflow runs the metrics DAG, ``up`` runs the
 micro-batch itself every 30 s; from then on Airflow runs the schedules: the micro-batch, the
 daily medallion and the training. "shoplake is up" is printed once all of it is done; a
 failure on the way stops everything and is reported as before. The children run in their own
@@ -161,6 +161,7 @@ class Platform:
         self.workers: list[threading.Thread] = []  # start-up work in the background
         self.failure: BaseException | None = None  # the first a worker met: up reports it
         self.metrics_stop = threading.Event()  # ends up's own micro-batch (Airflow took over)
+        self.services_up = threading.Event()  # every service started, Airflow included
 
     # ---- start ----
     def claim(self) -> None:
@@ -224,6 +225,7 @@ class Platform:
     def start_background_services(self) -> None:
         """Airflow (and anything slow to start), then hand the micro-batch over to it."""
         self.start_services(background=True)
+        self.services_up.set()
 
         def hand_over() -> None:
             # Airflow's scheduler runs the metrics DAG from its first rounds on
@@ -256,7 +258,14 @@ class Platform:
         settles(first.is_set, timeout=FIRST_METRICS_WAIT_S, every=0.1, stop=self.stop)
 
     def finish_start(self) -> None:
-        """The lake caught up, a first model, then the API that serves it."""
+        """Once Airflow runs: the lake caught up, a first model, then the API that serves it.
+
+        After Airflow, not beside it: on two cores a catch-up and a training beside its first
+        start make it answer its API slowly when ``up`` says it is up (and then the catch-up
+        runs beside the medallion DAG's first run as it always did)."""
+        while not self.services_up.wait(0.5):
+            if self.stop.is_set():
+                return
         days = catch_up(self.settings, self.options.catch_up_days, self.say, self.stop)
         if self.stop.is_set():
             return
@@ -334,9 +343,6 @@ class Platform:
 
     def seed(self) -> None:
         seed_if_empty(self.settings, self.say)
-
-    def ensure_model(self) -> None:
-        ensure_model(self.settings, self.say)
 
     def start_children(self, after_model: bool = False) -> None:
         """The dashboard, simulator and alerts; with ``after_model``, the API."""
@@ -470,8 +476,8 @@ def start_and_run(platform: Platform, print_line: Callable[[str], None]) -> int:
         url = f"http://127.0.0.1:{platform.dashboard_port}"
         if platform.wait_for_dashboard():
             print_line(
-                f"dashboard live at {url}; starting Airflow, catching the lake up and "
-                "training a first model meanwhile"
+                f"dashboard live at {url}; Airflow, then the lake's catch-up, a first "
+                "model and the API follow in the background"
             )
         elif not platform.stop.is_set():
             print_line(f"dashboard did not answer; log {platform.home / 'logs/dashboard.log'}")
