@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock docker-images system-deps engines engines-full demo test test-unit bench lint fmt stop clean
+.PHONY: help install lock docker-images system-deps engines engines-full demo test test-unit bench bench-start lint fmt stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ test-unit: install ## only the pure, fast tests
 
 bench: engines-full ## benchmarks (results in benchmarks/results/)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-start: install ## make demo in a fresh clone: seconds to a live dashboard (default ports: no demo may run)
+	$(BIN)/python -m benchmarks.bench_demo_start $(BENCH_ARGS)
 
 lint: install ## ruff, mypy and the import layer rules (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .

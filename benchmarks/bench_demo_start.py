@@ -191,11 +191,16 @@ def phases(marks: dict[str, float], live: dict[str, float]) -> dict[str, float |
     core_end = max(core) if len(core) == 3 else None
     if core_end is not None:
         marks = {**marks, "core_services": core_end}
+    if "seed_done" in marks:  # the seed follows the last service started before it
+        before = [marks[s] for s in ("core_services", "airflow") if s in marks]
+        before = [t for t in before if t <= marks["seed_done"]]
+        if before:
+            marks = {**marks, "seed_start": max(before)}
     return {
         "install": span(None, "engines_start"),
         "engines": span("engines_start", "up_start"),
         "core_services": span("up_start", "core_services"),
-        "seed": span("core_services", "seed_done"),
+        "seed": span("seed_start", "seed_done"),
         "catch_up": span("catch_up_start", "catch_up_done"),
         "model": span("catch_up_done", "model_done"),
         "airflow_running_at": marks.get("airflow"),
