@@ -271,8 +271,14 @@ class Platform:
             return
         self.say(f"lake caught up: {days} day(s) run")
         ensure_model(self.settings, self.say)
-        if not self.stop.is_set():
-            self.start_children(after_model=True)
+        if self.stop.is_set():
+            return
+        self.start_children(after_model=True)
+        # "shoplake is up" means the API answers too, as it did when it started beside the
+        # dashboard
+        answers = self.wait_for_health(self.api_port, healthy=False)
+        if not answers and not self.stop.is_set():
+            self.say(f"api did not answer; log {self.home / 'logs/api.log'}")
 
     @property
     def dashboard_port(self) -> int:
@@ -367,14 +373,19 @@ class Platform:
             self.watch(ChildUnit(child))
 
     def wait_for_dashboard(self, timeout: float = 180.0) -> bool:
-        # returns as soon as it answers; a first start on a new machine imports cold
-        url = f"http://127.0.0.1:{self.dashboard_port}/health"
+        return self.wait_for_health(self.dashboard_port, timeout)
+
+    def wait_for_health(self, port: int, timeout: float = 180.0, healthy: bool = True) -> bool:
+        """Until ``/health`` answers 200 (``healthy=False``: answers at all, e.g. the API's
+        503 while it has no model); a first start on a new machine imports cold."""
+        url = f"http://127.0.0.1:{port}/health"
 
         def answers() -> bool:
             try:
-                return httpx.get(url, timeout=1.0).status_code == 200
+                status = httpx.get(url, timeout=1.0).status_code
             except httpx.HTTPError:
                 return False
+            return status == 200 or not healthy
 
         return settles(answers, timeout=timeout, every=0.3, stop=self.stop)
 
