@@ -94,10 +94,7 @@ class Pipeline:
         self.after_validate = list(after_validate)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._checked = False
-        # the day whose bronze rows are still in the temp table _day_rows after silver, so that
-        # gold of the same day (run_date, backfill) aggregates them instead of reading the
-        # silver just written back from the lake
-        self._bronze_day: dt.date | None = None
+        self._swept: set[str] = set()  # buckets whose stale staging this pipeline removed
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -107,7 +104,6 @@ class Pipeline:
         return self._con
 
     def close(self) -> None:
-        self._bronze_day = None
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -140,9 +136,11 @@ class Pipeline:
             return self.con.read_parquet(uri, file_row_number=file_row_number)
 
     def _sweep_staging(self, *datasets: Dataset) -> None:
-        """Remove what killed runs staged in these datasets' buckets (see ``STAGING_MAX_AGE``)."""
-        for bucket in sorted({d.bucket for d in datasets}):
+        """Remove what killed runs staged in these datasets' buckets (see ``STAGING_MAX_AGE``),
+        once per bucket and pipeline: what is older than a day now was older before."""
+        for bucket in sorted({d.bucket for d in datasets} - self._swept):
             self.lake.sweep_staging(bucket, STAGING_MAX_AGE)
+            self._swept.add(bucket)
 
     def _materialise(self, name: str, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
         """Compute a relation once into a temp table (so it is read from the lake once)."""
@@ -201,31 +199,29 @@ class Pipeline:
     def silver(self, day: dt.date) -> SilverResult:
         """Bronze -> clean silver rows and quarantined rows, published together.
 
-        Bronze is read from the lake once into a temp table with ``_dup`` false, the rows
-        that a later version of their order beats (``silver_rules.beaten``: only repeated
-        ids are ranked) are flagged in place, and the rules stream from that table into
-        the two Parquet outputs: the table is ``silver_rules.classify`` of the bronze.
+        The few rows that may be set aside (``silver_rules.suspects``: a broken rule or a
+        repeated id) are kept in a small temp table and the beaten duplicates ranked among
+        them; silver then streams from the bronze Parquet straight into its file, and the
+        quarantine comes from the suspects alone. The outputs are those of
+        ``silver_rules.classify`` of the bronze (tests/integration/test_medallion_equivalence.py).
         """
         self.check()
-        self._drop_bronze()
         uri = self._require(BRONZE_ORDERS, day, "extract")
-        bronze = self._read(uri, file_row_number=True).project("*, false AS _dup")
-        beaten = silver_rules.beaten(self._materialise("_day_rows", bronze), "file_row_number")
-        self.con.register("_beaten", beaten)
+        bronze = self._read(uri, file_row_number=True)
+        row_id = "file_row_number"
         try:
-            self.con.execute(
-                "UPDATE _day_rows SET _dup = true"
-                " WHERE file_row_number IN (SELECT _row FROM _beaten)"
-            )
+            suspects = self._materialise("_suspects", silver_rules.suspects(bronze))
+            self._materialise("_beaten", silver_rules.beaten(suspects, row_id))
+            run_id = new_run_id()
+            self._sweep_staging(SILVER_ORDERS, REJECTED_ORDERS)
+            with self.lake.staged(run_id) as stage:
+                clean = silver_rules.clean(silver_rules.mark_beaten(bronze, "_beaten", row_id))
+                n_silver = self._write(stage, clean, SILVER_ORDERS, day)
+                set_aside = silver_rules.mark_beaten(suspects, "_beaten", row_id)
+                rejected = silver_rules.rejected(set_aside)
+                n_rejected = self._write(stage, rejected, REJECTED_ORDERS, day)
         finally:
-            self.con.unregister("_beaten")
-        classified = self._classified()
-        run_id = new_run_id()
-        self._sweep_staging(SILVER_ORDERS, REJECTED_ORDERS)
-        with self.lake.staged(run_id) as stage:
-            n_silver = self._write(stage, silver_rules.clean(classified), SILVER_ORDERS, day)
-            n_rejected = self._write(stage, silver_rules.rejected(classified), REJECTED_ORDERS, day)
-        self._bronze_day = day
+            self.con.execute("DROP TABLE IF EXISTS _suspects; DROP TABLE IF EXISTS _beaten")
         return SilverResult(
             date=day.isoformat(),
             run_id=run_id,
@@ -235,41 +231,23 @@ class Pipeline:
             paths=[self.lake.dataset_uri(d, day) for d in (SILVER_ORDERS, REJECTED_ORDERS)],
         )
 
-    def _classified(self) -> duckdb.DuckDBPyRelation:
-        return self.con.table("_day_rows").project("* EXCLUDE (file_row_number)")
-
-    def _drop_bronze(self) -> None:
-        self._bronze_day = None
-        self.con.execute("DROP TABLE IF EXISTS _day_rows")
-
     @_user_errors
     def gold(self, day: dt.date) -> GoldResult:
         """Silver -> the three gold aggregates of the day, published together.
 
-        Right after ``silver`` of the same day in this pipeline (``run_date``, backfill) the
-        aggregates read the rows silver just published from its temp table; otherwise the
-        day's silver is read from the lake once. Either way only the columns the aggregates
-        use are kept (``gold_rules.INPUT_COLUMNS``).
+        Each aggregate scans the day's silver Parquet for the few columns it reads (three
+        narrow scans cost half of copying those columns into a temp table first).
         """
         self.check()
-        if self._bronze_day == day:
-            silver = silver_rules.clean(self._classified())
-        else:
-            self._drop_bronze()
-            silver = self._read(self._require(SILVER_ORDERS, day, "silver"))
-        # one pass over the day's rows keeps the few columns the aggregates read
-        rows = self._materialise("_gold_rows", silver.select(*gold_rules.INPUT_COLUMNS))
-        self._drop_bronze()
-        row = self.con.execute("SELECT count(*) FROM _gold_rows").fetchone()
+        uri = self._require(SILVER_ORDERS, day, "silver")
+        silver = self._read(uri)
+        row = self.con.execute("SELECT count(*) FROM read_parquet($u)", {"u": uri}).fetchone()
         n_silver = row[0] if row else 0
-        try:
-            run_id = new_run_id()
-            self._sweep_staging(*GOLD_DATASETS.values())
-            with self.lake.staged(run_id) as stage:
-                for name, aggregate in gold_rules.GOLD_TABLES.items():
-                    self._write(stage, aggregate(rows, day), GOLD_DATASETS[name], day)
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS _gold_rows")
+        run_id = new_run_id()
+        self._sweep_staging(*GOLD_DATASETS.values())
+        with self.lake.staged(run_id) as stage:
+            for name, aggregate in gold_rules.GOLD_TABLES.items():
+                self._write(stage, aggregate(silver, day), GOLD_DATASETS[name], day)
         for hook in self.after_publish:
             hook()
         return GoldResult(

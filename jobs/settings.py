@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: SecretStr | None = None  # added to redis_url when it has none
     airflow_port: Port = 8080
+    # where the dashboard reaches Airflow's REST API and the recommendation API (a container
+    # sets the services' names)
+    airflow_host: str = "127.0.0.1"
+    api_host: str = "127.0.0.1"
     # the processes ``shoplake up`` runs: the dashboard and the recommendation API
     dashboard_port: Port = 8501
     api_port: Port = 8000
@@ -305,6 +309,16 @@ class Settings(BaseSettings):
     @property
     def s3_endpoint_url(self) -> str:
         return self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def api_url(self) -> str:
+        """The recommendation API's base URL (``shoplake serve``)."""
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        """Airflow's API server (its UI and REST API)."""
+        return f"http://{self.airflow_host}:{self.airflow_port}"
 
     @property
     def native_s3(self) -> bool:

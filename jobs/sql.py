@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from jobs.adapters.lake.views import create_views
+from jobs.adapters.lake.views import lake_views
 from jobs.bootstrap import Resources
 from jobs.errors import ServiceUnavailable, UsageError, first_line
 from jobs.settings import Settings
@@ -114,15 +114,7 @@ def run_sql(
         from jobs.adapters import trino
 
         return QueryResult(*trino.query(settings, query))
-    lake = Resources(settings).lake
-    lake.check()
-    con = lake.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        try:
-            create_views(con, lake)
-        except (duckdb.IOException, duckdb.HTTPException) as exc:
-            raise ServiceUnavailable(f"lake I/O failed: {first_line(exc)}") from None
+    with lake_views(Resources(settings).lake) as con:
         try:
             rel = con.sql(query)
             table = rel.to_arrow_table() if rel is not None else None
@@ -130,8 +122,6 @@ def run_sql(
             raise ServiceUnavailable(f"lake I/O failed: {first_line(exc)}") from None
         except duckdb.Error as exc:
             raise UsageError(f"SQL: {first_line(exc)}") from None
-    finally:
-        con.close()
     if table is None:
         return QueryResult([], [])
     return QueryResult(table.column_names, _rows(table))

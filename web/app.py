@@ -6,21 +6,33 @@ import logging
 
 from nicegui import app, ui
 
+from jobs.bootstrap import Resources
 from jobs.settings import Settings
+from web import history, quality
 from web.alerts_health import AlertsHealth
+from web.alerts_page import AlertsPage
+from web.customer_page import CustomerPage
 from web.feeds import Feeds
+from web.loading import REFRESH_S
 from web.page import DashboardPage
+from web.pipeline_page import PipelinePage
 from web.state import LiveState
 
 log = logging.getLogger(__name__)
 
 
 def serve(
-    settings: Settings, host: str = "127.0.0.1", port: int = 8501, poll_s: float = 5.0
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    poll_s: float = 5.0,
+    lake_refresh_s: float = REFRESH_S,
 ) -> None:
-    """Serve the dashboard until interrupted (one shared state, one page per tab)."""
+    """Serve the dashboard until interrupted (one shared state, one page per tab);
+    the lake pages read the lake again every ``lake_refresh_s`` seconds."""
     state = LiveState()
-    feeds = Feeds(settings, state, poll_s=poll_s)
+    resources = Resources(settings)
+    feeds = Feeds(resources, state, poll_s=poll_s)
     app.on_startup(feeds.start)
     app.on_shutdown(feeds.close)
     alerts = AlertsHealth(settings.dsn)
@@ -30,6 +42,26 @@ def serve(
     @ui.page("/")
     def index() -> None:
         DashboardPage(state, alerts)
+
+    @ui.page(history.PATH)
+    def history_page() -> None:
+        history.HistoryPage(resources.lake, lake_refresh_s)
+
+    @ui.page(quality.PATH)
+    def quality_page() -> None:
+        quality.QualityPage(resources.lake, lake_refresh_s)
+
+    @ui.page("/alerts")
+    def alerts_page() -> None:
+        AlertsPage(settings.dsn)
+
+    @ui.page("/customer")
+    def customer_page() -> None:
+        CustomerPage(settings.dsn, settings.api_url)
+
+    @ui.page("/pipeline")
+    def pipeline_page() -> None:
+        PipelinePage(settings)
 
     @app.get("/health")
     def health() -> dict[str, object]:

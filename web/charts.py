@@ -43,8 +43,24 @@ def delta(overall: dict[str, Any], metric: str, kind: str) -> tuple[str, str]:
     return f"{arrow} {abs(pct):.1f}% vs same time yesterday ({fmt(before, kind)})", tone
 
 
-def _axis_money() -> dict[str, Any]:
-    return {"type": "value", "axisLabel": {"formatter": "${value}"}, "splitLine": {"show": False}}
+# Charts whose data changes in place: without update animations an axis whose scale changes
+# jumps to its new labels (animated, the old and new labels overlapped for a second, which is
+# what a screenshot or a glance caught).
+STEADY: dict[str, Any] = {"animationDurationUpdate": 0}
+# a JavaScript function (a key with NiceGUI's ":" prefix is evaluated): $950, $1.2k, $1.5M
+MONEY_AXIS_FORMATTER = (
+    "v => Math.abs(v) >= 1e6 ? '$' + +(v / 1e6).toFixed(1) + 'M'"
+    " : Math.abs(v) >= 1e3 ? '$' + +(v / 1e3).toFixed(1) + 'k' : '$' + v"
+)
+
+
+def axis_money() -> dict[str, Any]:
+    """A value axis of dollars, compact (``$12k``) so that its labels never crowd the chart."""
+    return {
+        "type": "value",
+        "axisLabel": {":formatter": MONEY_AXIS_FORMATTER},
+        "splitLine": {"show": False},
+    }
 
 
 def hourly_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -52,12 +68,13 @@ def hourly_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_hour = {int(r["hour"]): r for r in rows}
     hours = list(range(24))
     return {
+        **STEADY,
         "color": PALETTE,
         "tooltip": {"trigger": "axis"},
         "legend": {"data": ["Orders", "Revenue"], "top": 0},
         "grid": {"left": 48, "right": 64, "top": 32, "bottom": 28},
         "xAxis": {"type": "category", "data": [f"{h:02d}" for h in hours]},
-        "yAxis": [{"type": "value", "name": "orders"}, _axis_money()],
+        "yAxis": [{"type": "value", "name": "orders"}, {**axis_money(), "alignTicks": True}],
         "series": [
             {
                 "name": "Orders",
@@ -82,10 +99,11 @@ def top_products_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Horizontal bars of revenue, the best product on top."""
     ordered = list(reversed(rows))
     return {
+        **STEADY,
         "color": [PALETTE[0]],
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "grid": {"left": 8, "right": 56, "top": 8, "bottom": 8, "containLabel": True},
-        "xAxis": _axis_money(),
+        "xAxis": axis_money(),
         "yAxis": {
             "type": "category",
             "data": [r["product_name"] or "?" for r in ordered],
@@ -106,6 +124,7 @@ def top_products_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def category_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A donut of revenue by category."""
     return {
+        **STEADY,
         "color": PALETTE,
         "tooltip": {"trigger": "item", "formatter": "{b}: ${c} ({d}%)"},
         "legend": {"type": "scroll", "orient": "vertical", "right": 0, "top": "middle"},
@@ -126,16 +145,19 @@ def category_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def regional_option(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Revenue (bars) and orders (line) per region."""
     return {
+        **STEADY,
         "color": [PALETTE[1], PALETTE[2]],
         "tooltip": {"trigger": "axis"},
         "legend": {"data": ["Revenue", "Orders"], "top": 0},
-        "grid": {"left": 56, "right": 48, "top": 32, "bottom": 40},
+        # containLabel: a region's name wrapped on two lines gets the height it needs (the
+        # second line used to run into the first at a laptop's width)
+        "grid": {"left": 8, "right": 8, "top": 32, "bottom": 8, "containLabel": True},
         "xAxis": {
             "type": "category",
             "data": [r["region"] or "?" for r in rows],
-            "axisLabel": {"interval": 0, "width": 90, "overflow": "break"},
+            "axisLabel": {"interval": 0, "width": 90, "overflow": "break", "lineHeight": 14},
         },
-        "yAxis": [_axis_money(), {"type": "value", "name": "orders"}],
+        "yAxis": [axis_money(), {"type": "value", "name": "orders", "alignTicks": True}],
         "series": [
             {
                 "name": "Revenue",

@@ -11,6 +11,11 @@ from nicegui import ui
 
 PAGES: list[tuple[str, str, str]] = [  # (path, title, data-testid suffix)
     ("/", "Today", "today"),
+    ("/history", "History", "history"),
+    ("/quality", "Data quality", "quality"),
+    ("/pipeline", "Pipeline", "pipeline"),
+    ("/alerts", "Alerts", "alerts"),
+    ("/customer", "Customer", "customer"),
 ]
 
 

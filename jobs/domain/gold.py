@@ -14,8 +14,6 @@ from collections.abc import Callable
 from duckdb import DuckDBPyRelation
 
 MONEY = "DECIMAL(38,2)"
-# the silver columns the aggregates read (the job keeps only these of the day's rows)
-INPUT_COLUMNS = ("customer_id", "category", "region", "quantity", "total")
 
 
 def _day(day: dt.date) -> str:

@@ -39,8 +39,19 @@ _TIE_BREAK = (
 )
 
 
+# The characters ``trim()`` removes: Unicode's space separators (category Zs). Checked in
+# tests/unit/test_silver.py against trim() itself.
+_TRIMMED_CODEPOINTS = (32, 160, 5760, *range(8192, 8203), 8239, 8287, 12288)
+
+
 def _missing(col: str) -> str:
-    return f"({col} IS NULL OR trim({col}) = '')"
+    """``col`` IS NULL, empty or only spaces: the same as ``trim(col) = ''``, but ``trim`` (a new
+    string per row) runs only for the rare value that starts with a space."""
+    spaces = ", ".join(map(str, _TRIMMED_CODEPOINTS))
+    return (
+        f"(CASE WHEN {col} IS NULL OR {col} = '' THEN true"
+        f" WHEN ascii({col}) IN ({spaces}) THEN trim({col}) = '' ELSE false END)"
+    )
 
 
 # (reason, condition) in priority order; the first matching one is _reject_reason.
@@ -55,6 +66,8 @@ REJECT_RULES: tuple[tuple[str, str], ...] = (
     ("duplicate_order_id", "_dup"),
 )
 REJECT_REASONS = tuple(reason for reason, _ in REJECT_RULES)
+# true for a row breaking a rule other than duplicate_order_id (the row alone decides it)
+_BROKEN = " OR ".join(cond for reason, cond in REJECT_RULES if reason != "duplicate_order_id")
 # true for a row breaking any rule: a cheap boolean filter, the reasons list is built only
 # for rejected rows
 _REJECTED = " OR ".join(cond for _, cond in REJECT_RULES)
@@ -87,24 +100,48 @@ def classify(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
     )
 
 
-def beaten(bronze: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
-    """``_row``: the ``row_id`` of every row that ``classify`` marks ``_dup``.
+def suspects(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
+    """The few bronze rows that may be set aside: they break a rule, or their ``order_id``
+    hashes like another row's (so may be repeated). Every row ``rejected`` keeps is here.
 
-    For a caller whose bronze rows carry a stable unique ``row_id`` (the job's temp table
-    has the Parquet file row number): it sets ``_dup`` on those few rows in place, which
-    streams the other rows through no join at all. The same ranking as ``classify``.
+    Two cheap scans of the day: the hashes of the ids (one integer per row) and the rule
+    columns; the whole row is kept only for what matches. A hash collision only adds a row
+    that ``beaten`` then ranks alone.
     """
     return bronze.query(
         "bronze",
         f"""
+        SELECT * FROM bronze
+        WHERE coalesce({_BROKEN}, false)
+           OR hash(order_id) IN (SELECT _h FROM (SELECT hash(order_id) AS _h FROM bronze
+                                                 WHERE NOT {_missing("order_id")})
+                                 GROUP BY _h HAVING count(*) > 1)
+        """,
+    )
+
+
+def beaten(suspects: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
+    """``_row``: the ``row_id`` of every row that ``classify`` marks ``_dup``, ranked among
+    ``suspects`` only (the rows that share an order id are all there)."""
+    return suspects.query(
+        "suspects",
+        f"""
         SELECT {row_id} AS _row
         FROM (SELECT {row_id}, row_number() OVER (
                   PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK}) AS _rank
-              FROM bronze
-              WHERE order_id IN (SELECT order_id FROM bronze WHERE NOT {_missing("order_id")}
-                                 GROUP BY order_id HAVING count(*) > 1))
+              FROM suspects WHERE NOT {_missing("order_id")})
         WHERE _rank > 1
         """,
+    )
+
+
+def mark_beaten(bronze: DuckDBPyRelation, beaten_rows: str, row_id: str) -> DuckDBPyRelation:
+    """Bronze rows (without ``row_id``) plus ``_dup``, from the table ``beaten_rows`` (its
+    ``_row``): what ``classify`` gives, for a caller that ranked the suspects already."""
+    return bronze.query(
+        "bronze",
+        f"SELECT * EXCLUDE ({row_id}), {row_id} IN (SELECT _row FROM {beaten_rows}) AS _dup"
+        " FROM bronze",
     )
 
 

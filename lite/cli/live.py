@@ -114,13 +114,27 @@ def dashboard(
     poll: Annotated[
         float, typer.Option(min=0.5, help="seconds between lake polls while Redis is unreachable")
     ] = 5.0,
+    lake_refresh: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            envvar="SHOPLAKE_DASHBOARD_LAKE_REFRESH",
+            help="seconds between the History and Data quality pages' reads of the lake",
+        ),
+    ] = 60.0,
 ) -> None:
     """Serve the live NiceGUI dashboard."""
     from lite.cli.common import load_settings as _settings
     from web.app import serve
 
     settings = _settings()
-    serve(settings, host=host, port=port or settings.dashboard_port, poll_s=poll)
+    serve(
+        settings,
+        host=host,
+        port=port or settings.dashboard_port,
+        poll_s=poll,
+        lake_refresh_s=lake_refresh,
+    )
 
 
 SeedIfEmpty = Annotated[

@@ -216,6 +216,81 @@ def test_runs_the_dashboard_micro_batch_on_its_own_schedule(
     assert {t["hostname"] for t in tasks["task_instances"]} == {"127.0.0.1"}
 
 
+def test_the_dashboards_pipeline_status_shows_the_dag_runs(
+    airflow: AirflowService, source: Settings
+) -> None:
+    """The Pipeline page's reader (token from the password file, the DAGs, their latest runs)
+    against this Airflow: the same runs, in the same order, as the test's own API calls."""
+    from jobs import pipeline_status
+
+    settings = source.model_copy(update={"airflow_port": PORT})
+    api = Api(airflow)
+
+    def own() -> dict[str, list[tuple[str, str]]]:
+        return {
+            dag: [
+                (r["dag_run_id"], r["state"])
+                for r in api.get(f"/dags/{dag}/dagRuns", limit=5, order_by="-run_after")["dag_runs"]
+            ]
+            for dag in (MEDALLION, "micro_batch_dashboard", "recommendation_training")
+        }
+
+    def between_equal_reads() -> tuple[Any, dict[str, list[tuple[str, str]]]] | None:
+        # runs start and finish every 30 s: take a read that lies between two equal ones
+        before = own()
+        found = pipeline_status.airflow(settings)
+        return (found, before) if own() == before else None
+
+    found, expected = wait_for(between_equal_reads, 60, "two equal reads", interval=1)
+    assert found.notice is None
+    shown = {d.dag_id: [(r.run_id, r.state) for r in d.runs] for d in found.dags}
+    assert shown == expected
+    assert shown["micro_batch_dashboard"]  # the previous test waited for its runs
+    assert all(d.paused is False for d in found.dags)
+
+
+def test_the_pipeline_page_shows_the_dag_runs_in_a_browser(
+    airflow: AirflowService, source: Settings, tmp_path: Path
+) -> None:
+    """The Pipeline page's Airflow section in Debian's headless Chromium: each DAG's latest
+    runs as badges ("success 12-05 08:26"), the same as the test's own API reads."""
+    from tests.support.browser import chromium_installed, headless_chromium
+    from tests.support.dashboard_server import LAPTOP_WINDOW, running_dashboard
+    from tests.support.page_reading import texts
+
+    if not chromium_installed():
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    api = Api(airflow)
+    dags = (MEDALLION, "micro_batch_dashboard", "recommendation_training")
+
+    def own() -> dict[str, list[str]]:
+        out = {}
+        for dag in dags:
+            runs = api.get(f"/dags/{dag}/dagRuns", limit=5, order_by="-run_after")["dag_runs"]
+            out[dag] = [
+                f"{r['state']} {dt.datetime.fromisoformat(r['run_after']).astimezone():%m-%d %H:%M}"
+                for r in runs
+            ]
+        return out
+
+    settings = source.model_copy(update={"airflow_port": PORT})
+    extra = {"SHOPLAKE_AIRFLOW_PORT": str(PORT)}
+    with (
+        running_dashboard(settings, tmp_path / "dashboard.log", extra) as base,
+        headless_chromium([LAPTOP_WINDOW]) as browser,
+    ):
+        browser.get(f"{base}/pipeline")
+
+        def shown() -> dict[str, list[str]]:
+            return {d: texts(browser, f'[data-testid="run-{d}"]') for d in dags}
+
+        # the page reads every 10 s and runs move on every 30 s: wait until both agree
+        wait_for(lambda: shown() == own(), 60, "the page's runs to equal the API's", interval=1)
+        assert shown()["micro_batch_dashboard"]
+        assert texts(browser, '[data-testid="airflow-notice"]') in ([""], [])
+        assert texts(browser, '[data-testid="service-airflow-state"]') == ["up"]
+
+
 def test_catch_up_over_three_days_equals_three_cli_runs(
     airflow: AirflowService, source: Settings
 ) -> None:

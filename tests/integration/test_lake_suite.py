@@ -59,6 +59,19 @@ def test_missing_object(lake: Lake):
     lake.delete("silver", "nope/x")  # deleting nothing is fine
 
 
+def test_modified_is_the_last_write_in_utc(lake: Lake):
+    assert lake.modified("gold", "never/written.bin") is None
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=2)
+    lake.put_bytes("gold", "stamp/a.bin", b"one")
+    first = lake.modified("gold", "stamp/a.bin")
+    assert first is not None and first.utcoffset() == dt.timedelta(0)
+    assert before <= first <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    time.sleep(1.1)  # S3 keeps whole seconds
+    lake.put_bytes("gold", "stamp/a.bin", b"two")
+    second = lake.modified("gold", "stamp/a.bin")
+    assert second is not None and second > first
+
+
 def test_layout_and_partitions(lake: Lake):
     for day in (D2, DAY):
         lake.write_table(SILVER_ORDERS, day, numbers(1))

@@ -167,3 +167,22 @@ def test_reject_reasons_are_the_documented_ones():
         "missing_price",
         "duplicate_order_id",
     )
+
+
+def test_missing_text_is_exactly_what_trim_empties():
+    """The cheap ``_missing`` check agrees with ``trim(x) = ''`` on every BMP character, alone,
+    doubled and before a letter (so a new space character in DuckDB's trim would fail here)."""
+    con = duckdb.connect()
+    values = [None, "", "a", " a ", "a "]
+    for code in range(1, 0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue  # surrogates are not characters
+        ch = chr(code)
+        values += [ch, ch * 2, ch + "a"]
+    con.execute("CREATE TABLE t AS SELECT unnest($v) AS x", {"v": values})
+    differ = con.execute(
+        f"SELECT x FROM t WHERE {silver._missing('x')} IS DISTINCT FROM (x IS NULL OR trim(x) = '')"
+    ).fetchall()
+    assert differ == []
+    missing = con.execute(f"SELECT count(*) FROM t WHERE {silver._missing('x')}").fetchone()
+    assert missing is not None and missing[0] == 1 + 1 + 2 * len(silver._TRIMMED_CODEPOINTS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from pathlib import Path
@@ -58,6 +59,13 @@ class FolderLake(Lake):
 
     def exists(self, bucket: str, key: str) -> bool:
         return self._path(bucket, key).is_file()
+
+    def modified(self, bucket: str, key: str) -> dt.datetime | None:
+        try:
+            mtime = self._path(bucket, key).stat().st_mtime
+        except FileNotFoundError:
+            return None
+        return dt.datetime.fromtimestamp(mtime, dt.UTC)
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         base = self.root / bucket

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,6 +142,19 @@ class S3Lake(Lake):
                     return False
                 raise
             return True
+
+    def modified(self, bucket: str, key: str) -> dt.datetime | None:
+        with self._errors():
+            try:
+                stat = self.client.stat_object(bucket, key)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                    return None
+                raise
+        when = stat.last_modified
+        if when is None:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         with self._errors():

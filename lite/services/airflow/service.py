@@ -22,6 +22,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from jobs.adapters.airflow_api import PASSWORD_FILE
 from jobs.errors import ServiceUnavailable
 from jobs.settings import Settings
 from jobs.waiting import settles
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 DATABASE = "airflow"
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 
 
 def session_members(leader: int) -> list[psutil.Process]:
