@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock docker-images system-deps engines engines-full demo test test-unit bench lint fmt stop clean
+.PHONY: help install lock docker-images system-deps engines engines-full demo test test-unit bench bench-start lint fmt stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,11 +21,15 @@ export UV_SYSTEM_CERTS ?= 1
 UV_COMPILE := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
+# A new .venv is hard links of a venv cached per lock (~/.cache/shoplake/venv-*, built and
+# byte-compiled once: lite/venv_template.py); an existing one, or where that cannot be
+# (SHOPLAKE_VENV_CACHE=0, another file system), is synced and compiled in place.
 $(STAMP): pyproject.toml $(LOCKS)/shoplake.txt $(LOCKS)/uv.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCKS)/uv.txt
+	{ [ ! -e $(VENV) ] && $(PYTHON) -m lite.venv_template $(VENV); } || { \
+	$(PYTHON) -m venv $(VENV) && \
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCKS)/uv.txt && \
 	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode \
-		$(LOCKS)/shoplake.txt
+		$(LOCKS)/shoplake.txt; }
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
@@ -75,6 +79,9 @@ test-unit: install ## only the pure, fast tests
 
 bench: engines-full ## benchmarks (results in benchmarks/results/)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-start: install ## make demo in a fresh clone: seconds to a live dashboard (default ports: no demo may run)
+	$(BIN)/python -m benchmarks.bench_demo_start $(BENCH_ARGS)
 
 lint: install ## ruff, mypy and the import layer rules (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .

@@ -210,6 +210,14 @@ class Supervisor:
         self.records = [Record(u, started_at=now, probed_at=now) for u in units]
         self.closing = threading.Event()
         self._written = ""
+        self._lock = threading.Lock()  # ``add`` and the state file, from other threads
+        self.write_state()
+
+    def add(self, unit: Unit) -> None:
+        """Watch ``unit`` too from now on (``up`` starts some while the supervisor runs)."""
+        now = self.clock()
+        with self._lock:
+            self.records = [*self.records, Record(unit, started_at=now, probed_at=now)]
         self.write_state()
 
     def record(self, name: str) -> Record:
@@ -222,7 +230,7 @@ class Supervisor:
 
     def tick(self) -> None:
         """One look at every unit; writes the state file when something changed."""
-        for rec in self.records:
+        for rec in self.records:  # ``add`` replaces the list: this loop keeps its own
             if self.closing.is_set():
                 break
             now = self.clock()
@@ -324,16 +332,17 @@ class Supervisor:
         }
 
     def write_state(self) -> None:
-        view = self.view()
-        # skip the rewrite when only the time stamp would change
-        key = json.dumps(view["units"], sort_keys=True)
-        if key == self._written:
-            return
-        self._written = key
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(view, indent=1) + "\n")
-        tmp.replace(self.state_file)
+        with self._lock:
+            view = self.view()
+            # skip the rewrite when only the time stamp would change
+            key = json.dumps(view["units"], sort_keys=True)
+            if key == self._written:
+                return
+            self._written = key
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(view, indent=1) + "\n")
+            tmp.replace(self.state_file)
 
     def remove_state(self) -> None:
         self.state_file.unlink(missing_ok=True)

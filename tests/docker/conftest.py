@@ -92,7 +92,6 @@ def running_stack(engine: str, profile: str) -> Iterator[Stack]:
     names = PORTS[profile]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env.update({f"SHOPLAKE_{name}_PORT": str(port) for name, port in ports.items()})
-    env["SHOPLAKE_SIMULATE_RATE"] = "2"
     for name in ("SHOPLAKE_TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN", "SHOPLAKE_ALERT_WEBHOOK_URL"):
         env.pop(name, None)
     s = Stack(env, f"shoplake-test-{uuid.uuid4().hex[:6]}", ports, profile)

@@ -79,6 +79,22 @@ def test_up_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, data_dir: Path) 
     try:
         log = wait_until_up(up, tmp_path / "up.log", 240)
         assert f"dashboard  http://127.0.0.1:{dash}" in log and "catching the lake up" in log
+        # live first: today's metrics published, the dashboard answering, then the rest
+        # (Airflow, the lake's catch-up, the model, the API) in the background
+        order = [
+            "seeded ",
+            "metrics ",
+            "dashboard started",
+            f"dashboard live at http://127.0.0.1:{dash}",
+            "catching the lake up",
+            "lake caught up: ",
+            "api       started",
+            "shoplake is up",
+        ]
+        where = [log.find(line) for line in order]
+        assert -1 not in where and where == sorted(where), list(zip(order, where, strict=True))
+        # the catch-up and the training wait for Airflow (started beside the dashboard)
+        assert log.find("dashboard started") < log.find("airflow   running") < where[4]
         # the schedules belong to Airflow now: its UI answers and its login is printed
         assert f"UI http://127.0.0.1:{airflow}" in log
         assert httpx.get(f"http://127.0.0.1:{airflow}/api/v2/version", timeout=10).status_code in (

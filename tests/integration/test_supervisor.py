@@ -84,6 +84,39 @@ def test_a_killed_child_is_restarted_logged_and_shown(tmp_path: Path, said: list
         b.stop()
 
 
+def test_a_unit_added_while_it_runs_is_watched_and_restarted(
+    tmp_path: Path, said: list[str]
+) -> None:
+    """``up`` starts Airflow and the API while the supervisor already runs in its thread."""
+    import threading
+
+    a = child(tmp_path, "a", SLEEPER)
+    state = tmp_path / "up" / "supervisor.json"
+    sup = Supervisor([ChildUnit(a)], state, said.append, FAST)
+    stop = threading.Event()
+    runner = threading.Thread(target=sup.run, args=(stop, 0.05))
+    runner.start()
+    late = child(tmp_path, "late", SLEEPER)
+    try:
+        sup.add(ChildUnit(late))
+        assert [u["name"] for u in json.loads(state.read_text())["units"]] == ["a", "late"]
+        old = late.pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not (sup.record("late").state == "running" and late.pid != old):
+            assert time.monotonic() < deadline, json.dumps(sup.view(), indent=1)
+            time.sleep(0.05)
+        assert proc.alive(late.pid) and sup.record("a").restarts == 0
+        assert any(f"late (pid {old}) killed by SIGKILL" in s for s in said)
+    finally:
+        stop.set()
+        runner.join(10)
+        sup.close()
+        a.stop()
+        late.stop()
+
+
 def test_back_off_doubles_to_the_cap_then_gives_up_while_the_rest_runs(
     tmp_path: Path, said: list[str]
 ) -> None:

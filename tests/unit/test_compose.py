@@ -275,3 +275,19 @@ def test_full_starts_in_order_on_health(full: dict[str, Any]) -> None:
     assert "connect-data:/data" in services["connect-register"]["volumes"]
     assert "connect-data:/data" in services["connect"]["volumes"]
     assert "flink-data:/data" in services["flink-taskmanager"]["volumes"]
+
+
+@pytest.mark.parametrize("path", [COMPOSE, COMPOSE_FULL], ids=lambda p: p.name)
+def test_the_simulator_runs_the_shop_model_at_the_demos_speed(path: Path) -> None:
+    """As ``make demo`` (``up --simulate 1x``): the seeded shop's rhythm and volume, not a
+    flat rate of orders per second."""
+    from jobs.simulator import MAX_SPEED
+    from lite.cli.live import simulate_option
+
+    command = yaml.safe_load(path.read_text())["services"]["simulator"]["command"]
+    assert command[:3] == ["shoplake", "simulate", "--speed"] and "--rate" not in command
+    (speed,) = interpolated({"speed": command[3]}).values()
+    demo = re.search(r"--simulate (\S+)", (REPO / "Makefile").read_text())
+    assert demo is not None
+    assert simulate_option(demo[1]) == (None, float(speed))
+    assert 0 < float(speed) <= MAX_SPEED
