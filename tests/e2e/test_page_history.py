@@ -14,16 +14,13 @@ import pytest
 
 from jobs.bootstrap import lake_for
 from jobs.settings import Settings
+from tests.support.browser import text, tid, wait_for
 from tests.support.dashboard_server import running_dashboard, save_screenshot
 from tests.support.lake_days import add_day, seeded_lake
 from tests.support.platform_up import free_ports
 
 pytestmark = pytest.mark.e2e
 REFRESH_S = 2  # the pages' lake refresh for this test (60 s by default)
-
-
-def tid(name: str) -> str:
-    return f'[data-testid="{name}"]'
 
 
 def silver_totals(settings: Settings, first: dt.date, last: dt.date) -> tuple[int, Decimal]:
@@ -46,22 +43,8 @@ def money(d: Decimal) -> str:
     return f"${d:,.2f}"
 
 
-def text(driver: Any, testid: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return str(driver.find_element(By.CSS_SELECTOR, tid(testid)).text)
-
-
 def wait_text(driver: Any, testid: str, want: str, timeout: float = 10) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(
-        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    ).until(
-        lambda d: text(d, testid) == want,
-        message=f"{testid} never showed {want!r} (last: {text(driver, testid)!r})",
-    )
+    wait_for(driver, lambda d: text(d, testid) == want, f"{testid} never showed {want!r}", timeout)
 
 
 def field_css(testid: str) -> str:

@@ -14,32 +14,13 @@ import pytest
 
 from jobs.bootstrap import lake_for
 from jobs.settings import Settings
+from tests.support.browser import text, tid, wait_for
 from tests.support.dashboard_server import running_dashboard, save_screenshot
 from tests.support.lake_days import add_day, seeded_lake
 
 pytestmark = pytest.mark.e2e
 PAGE_ROWS = 25  # rows the quarantine browser shows at once
 Rows = Counter[tuple[str, str]]  # (order id, reject reason) -> rows
-
-
-def tid(name: str) -> str:
-    return f'[data-testid="{name}"]'
-
-
-def text(driver: Any, testid: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return str(driver.find_element(By.CSS_SELECTOR, tid(testid)).text)
-
-
-def wait_for(driver: Any, check: Any, what: str, timeout: float = 10) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # a table re-rendered while it is read: look again
-    WebDriverWait(
-        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    ).until(check, message=what)
 
 
 def lake_counts(settings: Settings) -> tuple[dict[dt.date, int], dict[dt.date, Rows]]:

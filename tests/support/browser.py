@@ -43,3 +43,25 @@ def headless_chromium(extra_flags: Sequence[str] = ()) -> Iterator[Any]:
             yield driver
         finally:
             driver.quit()
+
+
+def tid(name: str) -> str:
+    """The CSS selector of an element by its ``data-testid``."""
+    return f'[data-testid="{name}"]'
+
+
+def text(driver: Any, testid: str) -> str:
+    """The visible text of the element with that ``data-testid``."""
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.CSS_SELECTOR, tid(testid)).text)
+
+
+def wait_for(driver: Any, check: Any, what: str, timeout: float = 10) -> None:
+    """Poll ``check(driver)`` until true; a table re-rendered while read is looked at again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+    ).until(check, message=what)
