@@ -37,6 +37,10 @@ _TIE_BREAK = (
     "created_at DESC NULLS LAST, customer_id, product_id, category, product_name, "
     "price, quantity, total, status, payment_method, region, order_date"
 )
+# a row's place among the versions of its order: 1 is the one kept (``classify`` and ``beaten``)
+_RANK = (
+    f"row_number() OVER (PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK})"
+)
 
 
 # The characters ``trim()`` removes: Unicode's space separators (category Zs). Checked in
@@ -92,9 +96,7 @@ def classify(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
         )
         SELECT *, false AS _dup FROM bronze ANTI JOIN repeated USING (order_id)
         UNION ALL BY NAME
-        SELECT *, row_number() OVER (
-                   PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK}) > 1
-                   AS _dup
+        SELECT *, {_RANK} > 1 AS _dup
         FROM bronze SEMI JOIN repeated USING (order_id)
         """,
     )
@@ -127,8 +129,7 @@ def beaten(suspects: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
         "suspects",
         f"""
         SELECT {row_id} AS _row
-        FROM (SELECT {row_id}, row_number() OVER (
-                  PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, {_TIE_BREAK}) AS _rank
+        FROM (SELECT {row_id}, {_RANK} AS _rank
               FROM suspects WHERE NOT {_missing("order_id")})
         WHERE _rank > 1
         """,
