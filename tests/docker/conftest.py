@@ -113,6 +113,14 @@ def dashboard_is_live(stack: Stack) -> dict[str, Any]:
     return health if health["mode"] == "live" and health["version"] >= 1 else {}
 
 
+def api_health(stack: Stack) -> dict[str, Any]:
+    """The API's /health, or {} while nothing answers on its port yet."""
+    try:
+        return dict(httpx.get(stack.url("API", "/health"), timeout=10).json())
+    except httpx.HTTPError:
+        return {}
+
+
 def alert_lines(stack: Stack, order_id: str) -> list[dict[str, Any]]:
     out = stack.compose("logs", "--no-log-prefix", "alerts")
     lines = [ln for ln in out.splitlines() if ln.startswith("{") and order_id in ln]
@@ -145,8 +153,9 @@ def check_platform_from_host(stack: Stack) -> None:
     # the dashboard shows today's KPIs, pushed through Redis by Airflow's micro-batch DAG
     live = wait_for(lambda: dashboard_is_live(stack), 240, "a live dashboard", interval=2)
     assert live["status"] == "ok"
-    # the API serves the first model
-    health = httpx.get(stack.url("API", "/health"), timeout=10).json()
+    # the API serves the first model; it has no healthcheck, so `up --wait` may return while
+    # it still loads the model (once in a CI run the dashboard was live first)
+    health = wait_for(lambda: api_health(stack), 120, "the API's health", interval=2)
     assert health["status"] == "ok" and health["model_version"], health
     with psycopg.connect(stack.dsn()) as conn:
         row = conn.execute(
