@@ -6,19 +6,22 @@ Atomicity and replacement, decided once for both backends:
   becomes visible when complete; a folder write goes to a temp name in the same
   directory and is ``os.replace``-d), so no reader ever sees a partial file;
 * a step with several outputs (silver: clean + rejected; gold: three tables)
-  writes them all under ``<bucket>/_staging/<run_id>/`` first. Only when every
-  output is complete are they promoted to their final keys (a server-side copy
-  on S3, a rename on a folder). A failure while computing or writing (the slow,
-  failure-prone part) leaves the previous outputs untouched; the staging files
-  are removed.
-* the promotion itself is N small atomic operations, not one transaction (S3 has
-  none): a crash between two promotions could pair a new silver with an old
+  stages them all first: under ``<bucket>/_staging/<run_id>/`` on a folder, in
+  the process's own local folder for an S3 lake. Only when every output is
+  complete are they published to their final keys (a rename on a folder, one
+  upload each on S3: cheaper than writing to S3 and copying there, which had
+  MinIO read and write every output twice). A failure while computing or writing
+  (the slow, failure-prone part) leaves the previous outputs untouched; the
+  staged files are removed.
+* the publication itself is N atomic operations, not one transaction (S3 has
+  none): a crash between two of them could pair a new silver with an old
   rejected file. ``validate`` detects exactly that (bronze != silver + rejected
   -> status ``fail``) and re-running the date repairs it.
-* a process killed outright can leave files under ``_staging/``: no glob or
-  reader ever looks there. Run ids start with the run's start time, so
-  ``sweep_staging`` removes those of runs older than a bound (the medallion
-  steps call it before they stage).
+* a process killed outright can leave files under ``_staging/`` (a folder
+  lake's, or S3 objects of older versions; an S3 lake's local staging is in the
+  process's spill folder, removed at exit): no glob or reader ever looks there.
+  Run ids start with the run's start time, so ``sweep_staging`` removes those of
+  runs older than a bound (the medallion steps call it before they stage).
 * each day is one fixed key per dataset, so a re-run overwrites exactly that
   day's files and nothing else.
 """
@@ -33,6 +36,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,13 +71,13 @@ class Staging:
         """A URI DuckDB can ``COPY ... TO``; it becomes ``dataset``/``day`` on publish."""
         key = dataset.key(day)
         self.pending.append((dataset.bucket, key))
-        return self.lake.writable_uri(dataset.bucket, staging_key(self.run_id, key))
+        return self.lake.stage_uri(dataset.bucket, staging_key(self.run_id, key))
 
     def put_bytes(self, dataset: Dataset, day: dt.date, data: bytes) -> None:
         """Stage raw bytes (e.g. a JSON report) for ``dataset``/``day``."""
         key = dataset.key(day)
         self.pending.append((dataset.bucket, key))
-        self.lake.put_bytes(dataset.bucket, staging_key(self.run_id, key), data)
+        self.lake.put_staged(dataset.bucket, staging_key(self.run_id, key), data)
 
     def put_table(self, dataset: Dataset, day: dt.date, table: pa.Table) -> None:
         """Stage an Arrow table as Parquet for ``dataset``/``day``."""
@@ -164,7 +168,22 @@ class Lake(ABC):
             raise
         # every output is complete: only now do the final keys change
         for bucket, key in staging.pending:
-            self.promote(bucket, staging_key(staging.run_id, key), key)
+            self.publish(bucket, staging_key(staging.run_id, key), key)
+
+    # where a step's outputs wait (``staged``): by default beside the final keys
+    def stage_uri(self, bucket: str, staged_key: str) -> str:
+        """Where DuckDB writes a staged output."""
+        return self.writable_uri(bucket, staged_key)
+
+    def put_staged(self, bucket: str, staged_key: str, data: bytes) -> None:
+        self.put_bytes(bucket, staged_key, data)
+
+    def publish(self, bucket: str, staged_key: str, key: str) -> None:
+        """A complete staged output becomes ``key`` (atomically)."""
+        self.promote(bucket, staged_key, key)
+
+    def discard(self, bucket: str, staged_key: str) -> None:
+        self.delete(bucket, staged_key)
 
     def sweep_staging(
         self, bucket: str, older_than: dt.timedelta, now: dt.datetime | None = None
@@ -195,7 +214,7 @@ class Lake(ABC):
     def _discard(self, staging: Staging) -> None:
         for bucket, key in staging.pending:
             try:
-                self.delete(bucket, staging_key(staging.run_id, key))
+                self.discard(bucket, staging_key(staging.run_id, key))
             except Exception:  # cleanup must not hide the original error
                 log.warning("could not remove staged %s/%s", bucket, key, exc_info=True)
 
@@ -212,24 +231,43 @@ class Lake(ABC):
         if threads:
             config["threads"] = threads
         con = _database(tuple(sorted(config.items())), os.getpid()).cursor()
-        self.configure_duckdb(con)
+        # the S3 secret is the database's: two threads replacing it at once conflict
+        with _CONFIGURE:
+            self.configure_duckdb(con)
         return con
 
 
-@functools.cache
+# functools.cache computes a missing value in every thread that asks for it at once, and
+# keeps one: two threads' first connections would land in different databases
+_ONCE = threading.Lock()
+_CONFIGURE = threading.Lock()
+
+
 def _database(config: tuple[tuple[str, Any], ...], pid: int) -> duckdb.DuckDBPyConnection:
     """One in-memory DuckDB database per process and configuration; each ``connect`` is a
-    cursor on it (its own session: temp tables, TimeZone). Loading httpfs into a new database
-    costs about 85 ms of CPU, which every step of a daily run paid twice; a cursor reuses the
-    loaded extension. The pid keeps a forked child off its parent's database."""
+    cursor on it (its own session: temp tables, TimeZone; but tables and views are the
+    database's). Loading httpfs into a new database costs about 85 ms of CPU, which every
+    step of a daily run paid twice; a cursor reuses the loaded extension. The pid keeps a
+    forked child off its parent's database."""
+    with _ONCE:
+        return _new_database(config, pid)
+
+
+@functools.cache
+def _new_database(config: tuple[tuple[str, Any], ...], pid: int) -> duckdb.DuckDBPyConnection:
     del pid  # only part of the cache key
     return duckdb.connect(config=dict(config))
 
 
-@functools.cache
 def spill_dir() -> str:
     """This process's own folder for DuckDB to spill to: created 0700 by ``mkdtemp`` (a
     fixed name in /tmp could be created first, or read, by another user), removed at exit."""
+    with _ONCE:
+        return _new_spill_dir()
+
+
+@functools.cache
+def _new_spill_dir() -> str:
     path = tempfile.mkdtemp(prefix="shoplake-duckdb-")
     atexit.register(shutil.rmtree, path, True)
     return path

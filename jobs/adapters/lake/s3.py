@@ -6,6 +6,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
@@ -14,7 +15,7 @@ from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
 
-from jobs.adapters.lake.base import Lake
+from jobs.adapters.lake.base import Lake, spill_dir
 from jobs.adapters.lake.duck import load_httpfs, sql_literal
 from jobs.errors import ServiceUnavailable
 from jobs.settings import LAKE_BUCKETS, Settings
@@ -164,6 +165,37 @@ class S3Lake(Lake):
     def delete(self, bucket: str, key: str) -> None:
         with self._errors():
             self.client.remove_object(bucket, key)
+
+    # a step's outputs are staged on local disk and uploaded once complete (see lake.base)
+    def _staged_path(self, bucket: str, staged_key: str) -> Path:
+        return Path(spill_dir(), "staging", bucket, staged_key)
+
+    def stage_uri(self, bucket: str, staged_key: str) -> str:
+        path = self._staged_path(bucket, staged_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def put_staged(self, bucket: str, staged_key: str, data: bytes) -> None:
+        Path(self.stage_uri(bucket, staged_key)).write_bytes(data)
+
+    def publish(self, bucket: str, staged_key: str, key: str) -> None:
+        path = self._staged_path(bucket, staged_key)
+        with self._errors():
+            self.client.fput_object(bucket, key, str(path))
+        self.discard(bucket, staged_key)
+
+    def discard(self, bucket: str, staged_key: str) -> None:
+        """Remove a staged file and the folders it leaves empty (each run has its own)."""
+        path = self._staged_path(bucket, staged_key)
+        path.unlink(missing_ok=True)
+        top = Path(spill_dir(), "staging")
+        for folder in path.parents:
+            if folder == top or top not in folder.parents:
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another output of the run), or gone
+                break
 
     def promote(self, bucket: str, src_key: str, dst_key: str) -> None:
         with self._errors():
