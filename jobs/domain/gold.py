@@ -72,3 +72,68 @@ GOLD_TABLES: dict[str, Callable[[DuckDBPyRelation, dt.date], DuckDBPyRelation]] 
     "category_performance": category_performance,
     "regional_performance": regional_performance,
 }
+
+
+# ---- the same three tables from one pass over the day (the medallion's gold step) ----
+def slices(silver: DuckDBPyRelation) -> DuckDBPyRelation:
+    """Orders, revenue and quantity per category and region: a few rows (at most categories
+    x regions) that every gold table adds up, from one scan of the day's silver instead of
+    one scan per table."""
+    return silver.query(
+        "silver",
+        """
+        SELECT category, region, count(*) AS orders, sum(total) AS revenue,
+               sum(quantity) AS quantity
+        FROM silver GROUP BY category, region
+        """,
+    )
+
+
+def unique_customers(silver: DuckDBPyRelation) -> DuckDBPyRelation:
+    """One row: the distinct customers of the day (the figure ``slices`` cannot add up)."""
+    return silver.query("silver", "SELECT count(DISTINCT customer_id) AS n FROM silver")
+
+
+def from_slices(
+    day_slices: DuckDBPyRelation, customers: int, day: dt.date
+) -> dict[str, DuckDBPyRelation]:
+    """``GOLD_TABLES`` of a day from its ``slices`` and ``unique_customers``: the same rows,
+    types and order as those functions give of the day's silver (tests/unit/test_gold.py)."""
+    orders = "CAST(sum(orders) AS BIGINT)"
+    return {
+        "daily_summary": day_slices.query(
+            "slices",
+            f"""
+            SELECT {_day(day)} AS date,
+                   coalesce({orders}, 0) AS total_orders,
+                   CAST(coalesce(sum(revenue), 0) AS {MONEY}) AS total_revenue,
+                   CAST(coalesce(sum(quantity), 0) AS BIGINT) AS total_quantity,
+                   CAST(CASE WHEN coalesce({orders}, 0) = 0 THEN 0
+                             ELSE round(sum(revenue) / {orders}, 2) END AS {MONEY})
+                     AS avg_order_value,
+                   CAST({int(customers)} AS BIGINT) AS unique_customers
+            FROM slices
+            """,
+        ),
+        "category_performance": day_slices.query(
+            "slices",
+            f"""
+            SELECT {_day(day)} AS date, category,
+                   {orders} AS order_count,
+                   CAST(sum(revenue) AS {MONEY}) AS revenue,
+                   CAST(sum(quantity) AS BIGINT) AS quantity_sold
+            FROM slices GROUP BY category
+            ORDER BY revenue DESC, category NULLS LAST
+            """,
+        ),
+        "regional_performance": day_slices.query(
+            "slices",
+            f"""
+            SELECT {_day(day)} AS date, region,
+                   {orders} AS order_count,
+                   CAST(sum(revenue) AS {MONEY}) AS revenue
+            FROM slices GROUP BY region
+            ORDER BY revenue DESC, region NULLS LAST
+            """,
+        ),
+    }

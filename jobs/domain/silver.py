@@ -28,8 +28,23 @@ from __future__ import annotations
 from duckdb import DuckDBPyRelation
 
 TOTAL_TYPE = "DECIMAL(22,2)"
-# widen before multiplying: DuckDB would otherwise multiply in DECIMAL(18) and overflow
-_REPAIRED_TOTAL = f"CAST(abs(price) AS {TOTAL_TYPE}) * quantity"
+# abs(price) * quantity, exact. DuckDB multiplies DECIMAL(12,2) by INTEGER in DECIMAL(18,2)
+# (64-bit), which overflows above 9.2e16; that is safe while |quantity| < 10^6 (price is at
+# most 10^10), so only larger quantities take the wide (128-bit, slower) multiplication.
+_SMALL_QUANTITY = "quantity BETWEEN -999999 AND 999999"
+_NARROW_TOTAL = "(abs(price) * quantity)"
+_WIDE_TOTAL = f"(CAST(abs(price) AS {TOTAL_TYPE}) * quantity)"
+_REPAIRED_TOTAL = f"CASE WHEN {_SMALL_QUANTITY} THEN {_NARROW_TOTAL} ELSE {_WIDE_TOTAL} END"
+# the repaired total differs from the stored one by more than a cent (or there was none)
+_MISMATCH = (
+    f"coalesce(CASE WHEN {_SMALL_QUANTITY} THEN abs(total - {_NARROW_TOTAL}) > 0.01"
+    f" ELSE abs(total - {_WIDE_TOTAL}) > 0.01 END, true)"
+)
+# a clean row as silver stores it (after ``SELECT * EXCLUDE (...)``)
+_REPAIRS = (
+    f"REPLACE (abs(price) AS price, CAST({_REPAIRED_TOTAL} AS {TOTAL_TYPE}) AS total), "
+    f"price < 0 AS _price_repaired, {_MISMATCH} AS _total_mismatch"
+)
 
 # Tie-break for duplicates after updated_at: every source column, so the kept
 # row is a function of the set of rows, not of their order.
@@ -122,27 +137,40 @@ def suspects(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
     )
 
 
-def beaten(suspects: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
-    """``_row``: the ``row_id`` of every row that ``classify`` marks ``_dup``, ranked among
-    ``suspects`` only (the rows that share an order id are all there)."""
+def set_aside(suspects: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
+    """``_row`` (the ``row_id``) and ``_dup`` of every suspect that ``rejected`` keeps: it
+    breaks a rule, or is beaten by another version of its order (``_RANK`` among the suspects:
+    every row sharing an order id is one). Every other bronze row is clean."""
     return suspects.query(
         "suspects",
         f"""
-        SELECT {row_id} AS _row
-        FROM (SELECT {row_id}, {_RANK} AS _rank
-              FROM suspects WHERE NOT {_missing("order_id")})
-        WHERE _rank > 1
+        SELECT _row, _dup FROM (
+            SELECT {row_id} AS _row, coalesce({_BROKEN}, false) AS _broken,
+                   CASE WHEN {_missing("order_id")} THEN false ELSE {_RANK} > 1 END AS _dup
+            FROM suspects)
+        WHERE _broken OR _dup
         """,
     )
 
 
-def mark_beaten(bronze: DuckDBPyRelation, beaten_rows: str, row_id: str) -> DuckDBPyRelation:
-    """Bronze rows (without ``row_id``) plus ``_dup``, from the table ``beaten_rows`` (its
-    ``_row``): what ``classify`` gives, for a caller that ranked the suspects already."""
+def kept(bronze: DuckDBPyRelation, set_aside_rows: str, row_id: str) -> DuckDBPyRelation:
+    """Silver rows (without ``row_id``): the bronze rows not in the table ``set_aside_rows``
+    (its ``_row``), repaired: what ``clean`` gives of ``classify``, without evaluating the rules
+    again on every row."""
     return bronze.query(
         "bronze",
-        f"SELECT * EXCLUDE ({row_id}), {row_id} IN (SELECT _row FROM {beaten_rows}) AS _dup"
-        " FROM bronze",
+        f"SELECT * EXCLUDE ({row_id}) {_REPAIRS} FROM bronze"
+        f" WHERE {row_id} NOT IN (SELECT _row FROM {set_aside_rows})",
+    )
+
+
+def marked(suspects: DuckDBPyRelation, set_aside_rows: str, row_id: str) -> DuckDBPyRelation:
+    """The set-aside suspects (without ``row_id``) with their ``_dup``: the rows ``classify``
+    rejects, in its form, for ``rejected``."""
+    return suspects.query(
+        "suspects",
+        f"SELECT suspects.* EXCLUDE ({row_id}), aside._dup FROM suspects"
+        f" JOIN {set_aside_rows} AS aside ON suspects.{row_id} = aside._row",
     )
 
 
@@ -155,15 +183,8 @@ def clean(classified: DuckDBPyRelation) -> DuckDBPyRelation:
     """
     return classified.query(
         "classified",
-        f"""
-        SELECT * EXCLUDE (_dup) REPLACE (
-                   abs(price) AS price,
-                   CAST({_REPAIRED_TOTAL} AS {TOTAL_TYPE}) AS total),
-               price < 0 AS _price_repaired,
-               coalesce(abs(total - {_REPAIRED_TOTAL}) > 0.01, true) AS _total_mismatch
-        FROM classified
-        WHERE NOT coalesce({_REJECTED}, false)
-        """,
+        f"SELECT * EXCLUDE (_dup) {_REPAIRS}"
+        f" FROM classified WHERE NOT coalesce({_REJECTED}, false)",
     )
 
 

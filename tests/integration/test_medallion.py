@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from jobs import medallion, seed, sql
+from jobs.adapters.lake.base import spill_dir
 from jobs.adapters.lake.layout import (
     BRONZE_ORDERS,
     GOLD_DATASETS,
@@ -24,8 +27,6 @@ from jobs.adapters.lake.layout import (
 )
 from jobs.bootstrap import lake_for
 from jobs.domain import bronze as bronze_rows
-from jobs.domain import gold as gold_rules
-from jobs.domain import silver as silver_rules
 from jobs.errors import ServiceUnavailable, UsageError
 from jobs.settings import Settings
 
@@ -162,19 +163,24 @@ def test_failure_mid_step_leaves_previous_output_intact(
     outputs = [SILVER_ORDERS, REJECTED_ORDERS] if step == "silver" else list(GOLD_DATASETS.values())
     before = {ds: lake.get_bytes(ds.bucket, ds.key(DAY)) for ds in outputs}
 
-    def boom(*_: Any) -> Any:
-        raise RuntimeError("disk on fire")
+    # one output of the step fails (the others are written: the silver file beside the
+    # quarantine, the first two gold tables before the last)
+    failing = outputs[-1]
+    write = medallion.Pipeline._write
 
-    # the last output of the step fails after the first ones were written
-    if step == "silver":
-        monkeypatch.setattr(silver_rules, "rejected", boom)
-    else:
-        monkeypatch.setitem(gold_rules.GOLD_TABLES, "regional_performance", boom)
+    def boom(con: Any, rel: Any, target: str) -> int:
+        if f"/{failing.name}/" in target:
+            raise RuntimeError("disk on fire")
+        return write(con, rel, target)
+
+    monkeypatch.setattr(medallion.Pipeline, "_write", staticmethod(boom))
     with pytest.raises(RuntimeError, match="disk on fire"):
         getattr(medallion, step)(settings, DAY)
     assert {ds: lake.get_bytes(ds.bucket, ds.key(DAY)) for ds in outputs} == before
     for bucket in ("silver", "gold"):
         assert lake.list_keys(bucket, STAGING_PREFIX) == []
+    # nor on local disk, where an S3 lake stages
+    assert [p for p in Path(spill_dir(), "staging").rglob("*") if p.is_file()] == []
 
 
 def test_the_next_run_removes_what_a_killed_run_staged(settings: Settings):
@@ -199,6 +205,37 @@ def test_backfill_on_a_folder_lake_and_freshness(folder_lake_settings: Settings)
     assert all(r["consistent"] for r in reports)
     line = medallion.freshness_line(folder_lake_settings)
     assert f"bronze {END}" in line and f"gold {END}" in line
+
+
+def test_days_run_side_by_side_in_order_and_stop_at_a_failure(folder_lake_settings: Settings):
+    days = [DAY + dt.timedelta(days=i) for i in range(6)]
+    started: list[dt.date] = []
+    finished: list[dt.date] = []
+    lock = threading.Lock()
+
+    def step(p: medallion.Pipeline, day: dt.date) -> str:
+        with lock:
+            started.append(day)
+        time.sleep(0.05)
+        if day == days[2]:
+            raise RuntimeError(f"broken {day}")
+        return day.isoformat()
+
+    with pytest.raises(RuntimeError, match=f"broken {days[2]}"):
+        medallion.for_each_day(
+            folder_lake_settings, days, step, workers=2, done=lambda d, _: finished.append(d)
+        )
+    assert set(days[:2]) <= set(finished) and days[2] not in finished
+    # once the failure is known no day starts: at most the one running beside it
+    assert len(started) <= 4 and days[4] not in started and days[5] not in started
+    # the results come in the order of the days, whatever order they finish in
+    results = medallion.for_each_day(folder_lake_settings, days, step_ok, workers=2)
+    assert results == [d.isoformat() for d in days]
+
+
+def step_ok(p: medallion.Pipeline, day: dt.date) -> str:
+    time.sleep(0.02 * (day.day % 3))  # later days may finish first
+    return day.isoformat()
 
 
 def test_sql_views_over_the_lake(settings: Settings):

@@ -78,6 +78,15 @@ def hand_rows() -> list[dict[str, Any]]:
     # repeated missing ids are not duplicates of each other; an invalid row among duplicates
     rows += [order(60, order_id=None), order(61, order_id=None), order(62, order_id="")]
     rows += [order(70, customer_id=None), order(70), order(70, updated_at=NOON + HOUR)]
+    # the repaired total's two multiplications: 64-bit up to |quantity| 999,999, 128-bit above
+    big = Decimal("9999999999.99")
+    rows += [
+        order(80, price=big, quantity=999_999, total=Decimal("0.00")),
+        order(81, price=-big, quantity=1_000_000, total=Decimal("1.00")),
+        order(82, price=big, quantity=2_147_483_647, total=big),
+        order(83, price=Decimal("-123.45"), quantity=-1_000_000, total=Decimal("1.00")),
+        order(84, price=Decimal("0.01"), quantity=1_000_001, total=Decimal("10000.01")),
+    ]
     return rows
 
 

@@ -120,3 +120,25 @@ def test_aggregates_reusable_on_a_filtered_relation(name):
     only_completed = silver_of(ROWS).filter("status = 'completed'")
     rows = table(gold.GOLD_TABLES[name](only_completed, DAY))
     assert sum(r.get("order_count", r.get("total_orders", 0)) for r in rows) == 2
+
+
+NULLS = [
+    order(1, category=None, region="North", customer_id=None),
+    order(2, category="Books", region=None, price=Decimal("12.34"), quantity=7),
+    order(3, category=None, region=None, customer_id="C9", quantity=1),
+]
+
+
+@pytest.mark.parametrize(
+    "rows", [ROWS, [], NULLS, ROWS + NULLS], ids=["rows", "empty", "nulls", "all"]
+)
+def test_tables_from_slices_equal_the_functions(rows):
+    """The gold step adds up the day's slices: the same rows, types and order."""
+    day_silver = silver_of(rows)
+    (customers,) = gold.unique_customers(day_silver).fetchone() or (0,)
+    fast = gold.from_slices(gold.slices(day_silver), customers, DAY)
+    assert set(fast) == set(gold.GOLD_TABLES)
+    for name, aggregate in gold.GOLD_TABLES.items():
+        want = aggregate(day_silver, DAY)
+        assert fast[name].columns == want.columns and fast[name].types == want.types, name
+        assert fast[name].fetchall() == want.fetchall(), name
