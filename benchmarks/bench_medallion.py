@@ -91,7 +91,8 @@ FROM o
 
 
 def ensure_bronze(lake: Lake, days: list[dt.date], rows_per_day: int, force: bool = False) -> int:
-    """Write synthetic bronze for every day that lacks it (or all, with ``force``)."""
+    """Write synthetic bronze for every day that lacks it (or all, with ``force``), the way
+    the extract writes it (``Lake.write_table``)."""
     lake.check()
     con = lake.connect()
     written = 0
@@ -105,8 +106,8 @@ def ensure_bronze(lake: Lake, days: list[dt.date], rows_per_day: int, force: boo
                 day=day.isoformat(),
                 compact=day.strftime("%Y%m%d"),
             )
-            target = lake.writable_uri(BRONZE_ORDERS.bucket, BRONZE_ORDERS.key(day))
-            con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+            # written as the extract writes bronze (Arrow -> Parquet, its row groups)
+            lake.write_table(BRONZE_ORDERS, day, con.execute(sql).fetch_arrow_table())
             written += 1
     finally:
         con.close()

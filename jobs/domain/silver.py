@@ -90,6 +90,12 @@ _BROKEN = " OR ".join(cond for reason, cond in REJECT_RULES if reason != "duplic
 # true for a row breaking any rule: a cheap boolean filter, the reasons list is built only
 # for rejected rows
 _REJECTED = " OR ".join(cond for _, cond in REJECT_RULES)
+# the reasons a row (with ``_dup``) is rejected, in the order of REJECT_RULES
+_REASONS = (
+    "list_filter(["
+    + ", ".join(f"CASE WHEN {cond} THEN '{reason}' END" for reason, cond in REJECT_RULES)
+    + "], r -> r IS NOT NULL)"
+)
 
 
 def classify(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
@@ -123,32 +129,34 @@ def suspects(bronze: DuckDBPyRelation) -> DuckDBPyRelation:
 
     Two cheap scans of the day: the hashes of the ids (one integer per row) and the rule
     columns; the whole row is kept only for what matches. A hash collision only adds a row
-    that ``beaten`` then ranks alone.
+    that ``set_aside`` then ranks alone; rows with a missing id are suspects anyway (the
+    rule), so their hashes need no filter.
     """
     return bronze.query(
         "bronze",
         f"""
         SELECT * FROM bronze
         WHERE coalesce({_BROKEN}, false)
-           OR hash(order_id) IN (SELECT _h FROM (SELECT hash(order_id) AS _h FROM bronze
-                                                 WHERE NOT {_missing("order_id")})
+           OR hash(order_id) IN (SELECT _h FROM (SELECT hash(order_id) AS _h FROM bronze)
                                  GROUP BY _h HAVING count(*) > 1)
         """,
     )
 
 
 def set_aside(suspects: DuckDBPyRelation, row_id: str) -> DuckDBPyRelation:
-    """``_row`` (the ``row_id``) and ``_dup`` of every suspect that ``rejected`` keeps: it
-    breaks a rule, or is beaten by another version of its order (``_RANK`` among the suspects:
-    every row sharing an order id is one). Every other bronze row is clean."""
+    """``_row`` (the ``row_id``) and ``_reasons`` (as ``rejected`` lists them) of every
+    suspect that ``rejected`` keeps: it breaks a rule, or is beaten by another version of its
+    order (``_RANK`` among the suspects: every row sharing an order id is one). Every other
+    bronze row is clean. The rules are evaluated here once per suspect."""
     return suspects.query(
         "suspects",
         f"""
-        SELECT _row, _dup FROM (
-            SELECT {row_id} AS _row, coalesce({_BROKEN}, false) AS _broken,
-                   CASE WHEN {_missing("order_id")} THEN false ELSE {_RANK} > 1 END AS _dup
-            FROM suspects)
-        WHERE _broken OR _dup
+        SELECT _row, _reasons FROM (
+            SELECT {row_id} AS _row, {_REASONS} AS _reasons
+            FROM (SELECT *,
+                         CASE WHEN {_missing("order_id")} THEN false ELSE {_RANK} > 1 END AS _dup
+                  FROM suspects))
+        WHERE len(_reasons) > 0
         """,
     )
 
@@ -164,13 +172,18 @@ def kept(bronze: DuckDBPyRelation, set_aside_rows: str, row_id: str) -> DuckDBPy
     )
 
 
-def marked(suspects: DuckDBPyRelation, set_aside_rows: str, row_id: str) -> DuckDBPyRelation:
-    """The set-aside suspects (without ``row_id``) with their ``_dup``: the rows ``classify``
-    rejects, in its form, for ``rejected``."""
+def quarantined(suspects: DuckDBPyRelation, set_aside_rows: str, row_id: str) -> DuckDBPyRelation:
+    """The quarantine from the suspects and the table ``set_aside_rows``: what ``rejected``
+    gives of ``classify`` (the same columns and order)."""
     return suspects.query(
         "suspects",
-        f"SELECT suspects.* EXCLUDE ({row_id}), aside._dup FROM suspects"
-        f" JOIN {set_aside_rows} AS aside ON suspects.{row_id} = aside._row",
+        f"""
+        SELECT suspects.* EXCLUDE ({row_id}),
+               aside._reasons[1] AS _reject_reason,
+               aside._reasons AS _reject_reasons
+        FROM suspects JOIN {set_aside_rows} AS aside ON suspects.{row_id} = aside._row
+        ORDER BY ALL NULLS LAST
+        """,
     )
 
 
@@ -190,14 +203,13 @@ def clean(classified: DuckDBPyRelation) -> DuckDBPyRelation:
 
 def rejected(classified: DuckDBPyRelation) -> DuckDBPyRelation:
     """Quarantine: rejected rows as extracted, with ``_reject_reason`` and all reasons."""
-    cases = ", ".join(f"CASE WHEN {cond} THEN '{reason}' END" for reason, cond in REJECT_RULES)
     return classified.query(
         "classified",
         f"""
         SELECT * EXCLUDE (_dup, _reasons),
                _reasons[1] AS _reject_reason,
                _reasons AS _reject_reasons
-        FROM (SELECT *, list_filter([{cases}], r -> r IS NOT NULL) AS _reasons
+        FROM (SELECT *, {_REASONS} AS _reasons
               FROM classified WHERE coalesce({_REJECTED}, false))
         ORDER BY ALL NULLS LAST
         """,

@@ -57,6 +57,10 @@ from jobs.adapters.lake.layout import (
 log = logging.getLogger(__name__)
 
 PARQUET_COMPRESSION = "zstd"
+# rows per Parquet row group written from Arrow (the extract's bronze, among others): DuckDB's
+# own default. DuckDB and Trino read one row group per thread, and pyarrow's default (a
+# million rows) left a day's bronze in one group, read by one of the cores.
+ROW_GROUP_ROWS = 122_880
 
 
 class Staging:
@@ -276,5 +280,5 @@ def _new_spill_dir() -> str:
 def parquet_bytes(table: pa.Table) -> bytes:
     """Serialise an Arrow table as one Parquet file in memory."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION, row_group_size=ROW_GROUP_ROWS)
     return sink.getvalue()
