@@ -17,6 +17,10 @@ MIN_PRODUCTS = 8  # len(jobs.domain.generator_catalog.CATEGORIES), checked by a 
 MAX_PRODUCTS = 1_000_000
 MAX_CUSTOMERS = 1_000_000
 MAX_ORDERS_PER_DAY = 1_000_000
+# days a backfill processes at once: medallion.BACKFILL_WORKERS by default (the jobs are
+# imported only when a command runs); more than a few only adds memory on a small machine
+BACKFILL_WORKERS = 2
+MAX_BACKFILL_WORKERS = 8
 
 medallion_app = typer.Typer(help="The Bronze/Silver/Gold pipeline.")
 
@@ -93,12 +97,15 @@ def medallion_run(
 def medallion_backfill(
     start: Annotated[str, typer.Option("--start", help="first day, YYYY-MM-DD")],
     end: Annotated[str, typer.Option("--end", help="last day, YYYY-MM-DD")],
+    workers: Annotated[
+        int, typer.Option(min=1, max=MAX_BACKFILL_WORKERS, help="days processed at once")
+    ] = BACKFILL_WORKERS,
 ) -> None:
     """Run the pipeline for every day from START to END (inclusive), with progress."""
     from jobs import medallion
 
     d1, d2 = date_range(start, end)
-    reports = medallion.backfill(_settings(), d1, d2, progress=True)
+    reports = medallion.backfill(_settings(), d1, d2, progress=True, workers=workers)
     rows = sum(r.counts.bronze for r in reports)
     print(f"backfilled {len(reports)} day(s), {rows} bronze row(s)")
 

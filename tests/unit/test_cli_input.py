@@ -115,6 +115,19 @@ def test_a_bad_secret_setting_never_echoes_its_value(
             "days: at most",
         ),
         (("medallion", "backfill", "--start", "2024-01-01", "--end", "9999-12-31"), "--end"),
+        (
+            (
+                "medallion",
+                "backfill",
+                "--start",
+                "2024-01-01",
+                "--end",
+                "2024-01-02",
+                "--workers",
+                "0",
+            ),
+            "--workers",
+        ),
         (("seed", "--products", "1"), "--products"),
         (("seed", "--customers", "-5"), "--customers"),
         (("seed", "--customers", "0"), "--customers"),
@@ -198,3 +211,10 @@ def test_simulate_option_is_a_rate_or_a_speed_up() -> None:
     assert simulate_option("5") == (5.0, None)  # the original meaning: orders/s
     assert simulate_option("1x") == (None, 1.0)  # the shop at its history's volume
     assert simulate_option(" 10X ") == (None, 10.0)
+
+
+def test_the_backfill_command_defaults_to_the_jobs_workers():
+    from jobs import medallion
+    from lite.cli import lake
+
+    assert lake.BACKFILL_WORKERS == medallion.BACKFILL_WORKERS
