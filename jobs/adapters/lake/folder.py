@@ -71,9 +71,13 @@ class FolderLake(Lake):
         base = self.root / bucket
         # walk only the folder the prefix lies in, not the whole bucket
         start = base / prefix.rpartition("/")[0]
-        if not start.is_dir():
-            return []
-        keys = (p.relative_to(base).as_posix() for p in start.rglob("*") if p.is_file())
+        # os.walk skips a folder that disappears while it walks (another step publishing its
+        # staged files and pruning their folders); Path.rglob raised FileNotFoundError
+        keys = (
+            Path(folder, name).relative_to(base).as_posix()
+            for folder, _, names in os.walk(start)
+            for name in names
+        )
         return sorted(k for k in keys if k.startswith(prefix) and not _is_temp(k))
 
     def delete(self, bucket: str, key: str) -> None:
