@@ -17,6 +17,7 @@ from minio.error import S3Error
 
 from jobs.adapters.lake.base import Lake, spill_dir
 from jobs.adapters.lake.duck import load_httpfs, sql_literal
+from jobs.adapters.lake.layout import STAGING_PREFIX
 from jobs.errors import ServiceUnavailable
 from jobs.settings import LAKE_BUCKETS, Settings
 
@@ -185,12 +186,13 @@ class S3Lake(Lake):
         self.discard(bucket, staged_key)
 
     def discard(self, bucket: str, staged_key: str) -> None:
-        """Remove a staged file and the folders it leaves empty (each run has its own)."""
+        """Remove a staged file and the folders of its run it leaves empty. The folders above
+        the runs' stay: another run may be creating its own beneath them."""
         path = self._staged_path(bucket, staged_key)
         path.unlink(missing_ok=True)
-        top = Path(spill_dir(), "staging")
+        runs = self._staged_path(bucket, STAGING_PREFIX)
         for folder in path.parents:
-            if folder == top or top not in folder.parents:
+            if runs not in folder.parents:
                 break
             try:
                 folder.rmdir()
