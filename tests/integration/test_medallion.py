@@ -211,23 +211,26 @@ def test_days_run_side_by_side_in_order_and_stop_at_a_failure(folder_lake_settin
     days = [DAY + dt.timedelta(days=i) for i in range(6)]
     started: list[dt.date] = []
     finished: list[dt.date] = []
-    lock = threading.Lock()
+    beside_started, failed = threading.Event(), threading.Event()
 
     def step(p: medallion.Pipeline, day: dt.date) -> str:
-        with lock:
-            started.append(day)
-        time.sleep(0.05)
-        if day == days[2]:
+        started.append(day)
+        if day == days[2]:  # fails while the day beside it still runs
+            assert beside_started.wait(10)
+            failed.set()
             raise RuntimeError(f"broken {day}")
+        if day == days[3]:
+            beside_started.set()
+            assert failed.wait(10)
+            time.sleep(0.5)  # the failure is known to the scheduler before this day ends
         return day.isoformat()
 
     with pytest.raises(RuntimeError, match=f"broken {days[2]}"):
         medallion.for_each_day(
             folder_lake_settings, days, step, workers=2, done=lambda d, _: finished.append(d)
         )
-    assert set(days[:2]) <= set(finished) and days[2] not in finished
-    # once the failure is known no day starts: at most the one running beside it
-    assert len(started) <= 4 and days[4] not in started and days[5] not in started
+    assert sorted(finished) == [days[0], days[1], days[3]]  # the day beside it finished
+    assert sorted(started) == days[:4]  # and no day started once the failure was known
     # the results come in the order of the days, whatever order they finish in
     results = medallion.for_each_day(folder_lake_settings, days, step_ok, workers=2)
     assert results == [d.isoformat() for d in days]
