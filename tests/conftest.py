@@ -7,9 +7,11 @@ testcontainers runs them instead (that path cannot be exercised on the machines
 without Docker where this project is developed and tested).
 
 Environment: SHOPLAKE_TEST_DATA_DIR (default /tmp/shoplake-test-<uid>),
-SHOPLAKE_TEST_PG_PORT (55434), SHOPLAKE_TEST_S3_PORT (59000; console = +1),
-SHOPLAKE_TEST_POOL_REDIS_PORT (56379),
+SHOPLAKE_TEST_PG_PORT (25434), SHOPLAKE_TEST_S3_PORT (29000; console = +1),
+SHOPLAKE_TEST_POOL_REDIS_PORT (26379),
 SHOPLAKE_TEST_KEEP_SERVICES=1 (leave started services running for the next run).
+The test ports sit below Linux's ephemeral range (32768-60999): a port in it can be the
+local end of any outgoing connection at the moment a server binds it (seen in CI).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from jobs.settings import LAKE_BUCKETS, Settings
 TEST_DATA_DIR = Path(
     os.environ.get("SHOPLAKE_TEST_DATA_DIR") or f"/tmp/shoplake-test-{os.getuid()}"
 )
-TEST_PG_PORT = int(os.environ.get("SHOPLAKE_TEST_PG_PORT") or 55434)
-TEST_S3_PORT = int(os.environ.get("SHOPLAKE_TEST_S3_PORT") or 59000)
-TEST_POOL_REDIS_PORT = int(os.environ.get("SHOPLAKE_TEST_POOL_REDIS_PORT") or 56379)
+TEST_PG_PORT = int(os.environ.get("SHOPLAKE_TEST_PG_PORT") or 25434)
+TEST_S3_PORT = int(os.environ.get("SHOPLAKE_TEST_S3_PORT") or 29000)
+TEST_POOL_REDIS_PORT = int(os.environ.get("SHOPLAKE_TEST_POOL_REDIS_PORT") or 26379)
 USE_DOCKER = os.environ.get("SHOPLAKE_TEST_DOCKER") == "1"
 KEEP_SERVICES = os.environ.get("SHOPLAKE_TEST_KEEP_SERVICES") == "1"
 

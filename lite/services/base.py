@@ -260,9 +260,7 @@ class Service(ABC):
         budget = self.start_budget()
 
         def healthy() -> bool:
-            if not proc.alive(pid):
-                why = f"exited during start-up (pid {pid})"
-                raise ServiceUnavailable(self._failure(why, since))
+            self._check_starting(pid, since)
             return self.healthy()
 
         def too_late(_: str) -> ServiceUnavailable:
@@ -272,6 +270,11 @@ class Service(ABC):
 
         wait_for(healthy, timeout=budget, every=0.2, error=too_late)
         self._started_before().touch()
+
+    def _check_starting(self, pid: int, since: int) -> None:
+        """Raise ServiceUnavailable when the start under way can no longer succeed."""
+        if not proc.alive(pid):
+            raise ServiceUnavailable(self._failure(f"exited during start-up (pid {pid})", since))
 
     def _failure(self, why: str, since: int) -> str:
         tail = proc.log_tail(self.log_file, since)

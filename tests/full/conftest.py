@@ -17,9 +17,9 @@
 Each group keeps its own data dir so that its lease (tests/conftest.py's ServicePool) is
 apart from the core services' pool: only what a session started is stopped at its end.
 
-Environment: SHOPLAKE_TEST_TRINO_PORT (58088), SHOPLAKE_TEST_KAFKA_PORT (59092; the KRaft
-controller listens on +1), SHOPLAKE_TEST_CONNECT_PORT (58083), SHOPLAKE_TEST_FLINK_PORT
-(58081, REST), SHOPLAKE_TEST_FLINK_RPC_PORT (56123).
+Environment: SHOPLAKE_TEST_TRINO_PORT (28088), SHOPLAKE_TEST_KAFKA_PORT (29092; the KRaft
+controller listens on +1), SHOPLAKE_TEST_CONNECT_PORT (28083), SHOPLAKE_TEST_FLINK_PORT
+(28081, REST), SHOPLAKE_TEST_FLINK_RPC_PORT (26123).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from psycopg import sql
 from jobs.settings import Settings
 from tests.conftest import TEST_DATA_DIR, ServicePool, _with_dbname
 
-TEST_TRINO_PORT = int(os.environ.get("SHOPLAKE_TEST_TRINO_PORT") or 58088)
-TEST_KAFKA_PORT = int(os.environ.get("SHOPLAKE_TEST_KAFKA_PORT") or 59092)
-TEST_CONNECT_PORT = int(os.environ.get("SHOPLAKE_TEST_CONNECT_PORT") or 58083)
-TEST_FLINK_PORT = int(os.environ.get("SHOPLAKE_TEST_FLINK_PORT") or 58081)
-TEST_FLINK_RPC_PORT = int(os.environ.get("SHOPLAKE_TEST_FLINK_RPC_PORT") or 56123)
+TEST_TRINO_PORT = int(os.environ.get("SHOPLAKE_TEST_TRINO_PORT") or 28088)
+TEST_KAFKA_PORT = int(os.environ.get("SHOPLAKE_TEST_KAFKA_PORT") or 29092)
+TEST_CONNECT_PORT = int(os.environ.get("SHOPLAKE_TEST_CONNECT_PORT") or 28083)
+TEST_FLINK_PORT = int(os.environ.get("SHOPLAKE_TEST_FLINK_PORT") or 28081)
+TEST_FLINK_RPC_PORT = int(os.environ.get("SHOPLAKE_TEST_FLINK_RPC_PORT") or 26123)
 # the database Trino's postgres_source catalog reads (catalogs are fixed when Trino starts)
 TRINO_SOURCE_DB = "shoplake_trino"
 

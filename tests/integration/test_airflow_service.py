@@ -1,7 +1,7 @@
 """The native Airflow service: starts, runs the DAGs on its own schedule, catches up, stops clean.
 
 One Airflow (all four components) serves the whole module; the tests run in file
-order and the last one stops it. Port: SHOPLAKE_TEST_AIRFLOW_PORT (58080; log
+order and the last one stops it. Port: SHOPLAKE_TEST_AIRFLOW_PORT (28080; log
 servers +713/+714).
 """
 
@@ -42,7 +42,7 @@ from tests.support.alerts_runner import wait_for
 
 pytestmark = pytest.mark.integration
 
-PORT = int(os.environ.get("SHOPLAKE_TEST_AIRFLOW_PORT") or 58080)
+PORT = int(os.environ.get("SHOPLAKE_TEST_AIRFLOW_PORT") or 28080)
 TODAY = dt.datetime.now(dt.UTC).date()
 # clear of yesterday, which the scheduler runs by itself as soon as it starts
 DAYS = [TODAY - dt.timedelta(days=n) for n in (4, 3, 2)]

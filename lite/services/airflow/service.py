@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -35,6 +36,45 @@ log = logging.getLogger(__name__)
 
 DATABASE = "airflow"
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+# the processes ``airflow standalone`` runs, as its output names them
+PROCESSES = ("scheduler", "dag-processor", "api-server", "triggerer")
+# tries of a start whose component exited (a port an outgoing connection held for a
+# moment, seen in CI): one more, never a loop
+START_TRIES = 2
+# a component's line that says why it stopped: a logged error or a Python exception
+ERROR_LINE = re.compile(r"\[(error|critical)\s*\]|^\S+\s*\|\s*\w+(Error|Exception):")
+
+
+class ComponentExited(ServiceUnavailable):
+    """A component of ``airflow standalone`` exited; standalone runs on without it."""
+
+    def __init__(self, component: str, reason: str, details: str) -> None:
+        self.summary = f"airflow: its {component} exited during start-up: {reason}"
+        super().__init__(f"{self.summary}; {details}")
+
+
+def _process_name(cmdline: list[str]) -> str | None:
+    """Which component a child of standalone is (the API server retitles itself)."""
+    words = " ".join(cmdline).split()
+    for name in PROCESSES:
+        if name in words or name.replace("-", "_") in words:
+            return name
+    return None
+
+
+def components(leader: int) -> dict[str, int]:
+    """The live components of the standalone process ``leader``: name -> pid."""
+    try:
+        children = psutil.Process(leader).children()
+    except psutil.Error:
+        return {}
+    found = {}
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            # standalone never waits for a component that ended: it stays a zombie
+            if child.status() != psutil.STATUS_ZOMBIE and (name := _process_name(child.cmdline())):
+                found[name] = child.pid
+    return found
 
 
 def session_members(leader: int) -> list[psutil.Process]:
@@ -80,6 +120,8 @@ class AirflowService(Service):
         super().__init__(settings)
         self.port = port or settings.airflow_port
         self.database = database
+        self._leader: int | None = None  # the standalone process this object launched
+        self._seen: set[str] = set()  # the components seen running during a start
 
     @property
     def url(self) -> str:
@@ -196,12 +238,17 @@ class AirflowService(Service):
         return f"Airflow {airflow_venv.AIRFLOW_VERSION} UI {self.url}, {login}"
 
     def start(self) -> ServiceStatus:
-        try:
-            st = super().start()
-        except BaseException:
-            # the base class signals the leader only; take its components down too
-            self._stop_session(proc.read_pid(self.pid_file))
-            raise
+        for attempt in range(1, START_TRIES + 1):
+            self._leader = None
+            try:
+                st = super().start()
+                break
+            except BaseException as exc:
+                # the base class signals the leader only; take its components down too
+                self._stop_session(self._leader)
+                if not isinstance(exc, ComponentExited) or attempt == START_TRIES:
+                    raise
+                log.warning("%s; starting airflow once more", exc.summary)
         # the login goes where the user looks: the line `services start` prints
         return ServiceStatus(st.name, st.running, st.pid, st.url, f"{st.detail}; {self.describe()}")
 
@@ -213,6 +260,38 @@ class AirflowService(Service):
         self.pid_file.unlink(missing_ok=True)
         detail = f"stopped pid {pid}" + (f"; killed {left} straggler(s)" if left else "")
         return ServiceStatus(self.name, False, None, self.url, detail)
+
+    def _launch(self) -> tuple[int, int]:
+        pid, since = super()._launch()
+        self._leader = pid
+        return pid, since
+
+    def _wait_healthy(self, pid: int, since: int) -> None:
+        self._seen = set()
+        super()._wait_healthy(pid, since)
+
+    def _check_starting(self, pid: int, since: int) -> None:
+        """Standalone does not notice a component that exits (an API server that could
+        not bind its port, say): one seen running and gone fails the start at once."""
+        super()._check_starting(pid, since)
+        running = components(pid)
+        self._seen |= running.keys()
+        for name in sorted(self._seen - running.keys()):
+            own = self._lines_of(name, since)
+            errors = [line for line in own if ERROR_LINE.search(line)]
+            reason = (errors or own or ["it wrote nothing"])[-1].split("|", 1)[-1].strip()
+            lines = "\n".join(own[-15:])
+            raise ComponentExited(name, reason, f"log {self.log_file}, its last lines:\n{lines}")
+
+    def _lines_of(self, component: str, since: int) -> list[str]:
+        """The lines ``component`` wrote to the log since byte ``since``."""
+        text = proc.log_tail(self.log_file, since, lines=1_000_000)
+        return [line for line in text.splitlines() if line.split("|", 1)[0].strip() == component]
+
+    def _failure(self, why: str, since: int) -> str:
+        states = self.health()
+        seen = ", ".join(f"{c} {s}" for c, s in states.items()) or "the API server did not answer"
+        return super()._failure(f"{why}; health: {seen}", since)
 
     def _orphaned_session(self, sid: int) -> bool:
         """True when the session ``sid`` still has our processes (its leader may be dead).
