@@ -72,22 +72,17 @@ def _last_json(text: str) -> dict | None:
         return None
 
 
-SERVICES = ["postgres", "s3", "redis", "trino"]
+SERVICES = ["postgres", "s3", "redis"]
+# started only around the benchmark that needs them: an idle JVM beside the others is noise
+# (Trino idles at 0.7 GB and wakes up every few seconds)
+ONLY_FOR: dict[str, list[str]] = {"trino": ["trino"]}
 # started by the streaming benchmark itself, stopped here with the rest
 STREAMING = ["kafka", "connect", "flink-jobmanager", "flink-taskmanager"]
 
 
-def _services(action: str, env: dict[str, str]) -> None:
+def _services(action: str, env: dict[str, str], names: list[str]) -> None:
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lite.cli",
-            "services",
-            action,
-            *SERVICES,
-            *(STREAMING if action == "stop" else []),
-        ],
+        [sys.executable, "-m", "lite.cli", "services", action, *names],
         cwd=ROOT,
         env=env,
         check=action == "start",
@@ -104,19 +99,26 @@ def main(names: list[str]) -> int:
     env = {**ENV, **os.environ}
     RESULTS.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
-    _services("start", env)
+    _services("start", env, SERVICES)
     try:
         for name in names or list(BENCHES):
             args, writes = BENCHES[name]
             print(f"== {name}: python -m benchmarks.bench_{name} {' '.join(args)}", flush=True)
             t0 = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, "-m", f"benchmarks.bench_{name}", *args],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+            extra = ONLY_FOR.get(name, [])
+            if extra:
+                _services("start", env, extra)
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-m", f"benchmarks.bench_{name}", *args],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            finally:
+                if extra:
+                    _services("stop", env, extra)
             sys.stdout.write(proc.stdout)
             result = _last_json(proc.stdout)
             if proc.returncode != 0:
@@ -127,7 +129,7 @@ def main(names: list[str]) -> int:
                 f"== {name}: exit {proc.returncode} in {time.perf_counter() - t0:.0f} s", flush=True
             )
     finally:
-        _services("stop", env)
+        _services("stop", env, [*SERVICES, *STREAMING])
     if failed:
         print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
